@@ -1,0 +1,187 @@
+"""Batch execution of the method notebooks into shareable HTML reports.
+
+Each notebook in ``notebooks/`` has a tagged ``parameters`` cell; a preset file in
+``notebooks/presets/<preset>.yaml`` gives the values for every notebook (a ``common`` section plus
+one section per notebook stem). papermill injects them, the executed notebook is exported to a
+self-contained HTML file (figures are embedded as data URIs), and an ``index.html`` links every report
+beside the headline numbers of its ``metrics.json``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO / "notebooks"
+PRESET_DIR = NOTEBOOK_DIR / "presets"
+
+
+@dataclass
+class NotebookOutcome:
+    name: str
+    ok: bool
+    seconds: float
+    html: Path | None = None
+    metrics: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+def available_presets(preset_dir: Path = PRESET_DIR) -> list[str]:
+    return sorted(p.stem for p in preset_dir.glob("*.yaml"))
+
+
+def notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
+    return sorted(p for p in notebook_dir.glob("[0-9]*.ipynb"))
+
+
+def load_preset(preset: str, preset_dir: Path = PRESET_DIR) -> dict[str, dict[str, Any]]:
+    path = preset_dir / f"{preset}.yaml"
+    if not path.is_file():
+        raise ValueError(f"unknown preset {preset!r}; available: {available_presets(preset_dir)}")
+    raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"preset file {path} must be a mapping of notebook name -> parameters")
+    return raw
+
+
+def notebook_parameters(preset: dict, stem: str, out_dir: Path, data_dir: Path) -> dict[str, Any]:
+    params = dict(preset.get("common") or {})
+    params.update(preset.get(stem) or {})
+    # Paths are resolved here so a notebook never depends on the directory papermill runs it in.
+    params["out_dir"] = str(out_dir.resolve())
+    params["data_dir"] = str(Path(params.get("data_dir", data_dir)).resolve())
+    params["runs_dir"] = str(Path(params.get("runs_dir", Path(params["data_dir"]) / "runs")).resolve())
+    return params
+
+
+def _describe_failure(exc: BaseException) -> str:
+    # papermill's error carries the failing cell's index and the exception name and value.
+    cell = getattr(exc, "exec_count", None)
+    ename = getattr(exc, "ename", type(exc).__name__)
+    evalue = getattr(exc, "evalue", str(exc))
+    where = f"cell [{cell}]" if cell is not None else "a cell"
+    return f"{where} raised {ename}: {evalue}"
+
+
+def export_html(executed: Path, target: Path) -> Path:
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    nb = nbformat.read(str(executed), as_version=4)
+    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def run_notebook(
+    path: Path,
+    params: dict[str, Any],
+    out_dir: Path,
+    kernel_name: str = "python3",
+    progress: bool = True,
+) -> NotebookOutcome:
+    import papermill as pm
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    executed = out_dir / path.name
+    (out_dir / "parameters.json").write_text(json.dumps(params, indent=2, sort_keys=True))
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(
+            str(path),
+            str(executed),
+            parameters=params,
+            kernel_name=kernel_name,
+            cwd=str(REPO),
+            progress_bar=progress,
+        )
+    except Exception as exc:  # the report goes on with the other notebooks
+        outcome = NotebookOutcome(path.stem, False, time.perf_counter() - start, error=_describe_failure(exc))
+        if executed.exists():
+            outcome.html = export_html(executed, out_dir / f"{path.stem}.html")
+        return outcome
+    seconds = time.perf_counter() - start
+    html_path = export_html(executed, out_dir / f"{path.stem}.html")
+    metrics_file = out_dir / "metrics.json"
+    metrics = json.loads(metrics_file.read_text()) if metrics_file.exists() else {}
+    return NotebookOutcome(path.stem, True, seconds, html_path, metrics)
+
+
+def _headline(metrics: dict[str, Any], limit: int = 8) -> str:
+    items = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float, str, bool))][:limit]
+    cells = []
+    for key, value in items:
+        shown = f"{value:.4g}" if isinstance(value, float) else str(value)
+        cells.append(f"<code>{html.escape(key)}</code>&nbsp;=&nbsp;{html.escape(shown)}")
+    return "<br>".join(cells) or "<em>no metrics</em>"
+
+
+def write_index(outcomes: Sequence[NotebookOutcome], out_root: Path, preset: str) -> Path:
+    rows = []
+    for o in outcomes:
+        link = (
+            f'<a href="{html.escape(o.html.relative_to(out_root).as_posix())}">{html.escape(o.name)}</a>'
+            if o.html
+            else html.escape(o.name)
+        )
+        status = "ok" if o.ok else f"FAILED: {html.escape(o.error or '')}"
+        rows.append(
+            f"<tr class=\"{'ok' if o.ok else 'failed'}\"><td>{link}</td><td>{status}</td>"
+            f"<td>{o.seconds:.0f} s</td><td>{_headline(o.metrics)}</td></tr>"
+        )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>mixkit reports ({html.escape(preset)})</title>
+<style>body{{font-family:sans-serif;margin:2em}} table{{border-collapse:collapse}}
+td,th{{border:1px solid #ccc;padding:.4em .8em;vertical-align:top}} tr.failed{{background:#fdd}}</style>
+</head><body>
+<h1>mixkit reports &mdash; preset <code>{html.escape(preset)}</code></h1>
+<p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. Each report is a self-contained HTML file.</p>
+<table><thead><tr><th>notebook</th><th>status</th><th>time</th><th>headline metrics</th></tr></thead>
+<tbody>
+{chr(10).join(rows)}
+</tbody></table></body></html>
+"""
+    index = out_root / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def run_report(
+    preset: str = "quick",
+    only: Sequence[str] | None = None,
+    out: Path | str | None = None,
+    data_dir: Path | str | None = None,
+    kernel_name: str = "python3",
+    progress: bool = True,
+) -> list[NotebookOutcome]:
+    """Execute every notebook (or those named in `only`) at `preset`; returns one outcome each."""
+    from mixkit.paths import data_dir as default_data_dir
+
+    preset_values = load_preset(preset)
+    out_root = Path(out) if out is not None else REPO / "reports" / preset
+    data_dir = Path(data_dir) if data_dir is not None else default_data_dir()
+    chosen = notebooks()
+    if only:
+        wanted = set(only)
+        known = {p.stem for p in chosen} | {p.stem.split("_", 1)[-1] for p in chosen}
+        unknown = sorted(wanted - known)
+        if unknown:
+            raise ValueError(f"unknown notebook(s) {unknown}; available: {[p.stem for p in chosen]}")
+        chosen = [p for p in chosen if p.stem in wanted or p.stem.split("_", 1)[-1] in wanted]
+    if not chosen:
+        raise ValueError(f"no notebooks found in {NOTEBOOK_DIR}")
+    out_root.mkdir(parents=True, exist_ok=True)
+    outcomes = []
+    for path in chosen:
+        nb_out = out_root / path.stem
+        params = notebook_parameters(preset_values, path.stem, nb_out, data_dir)
+        outcomes.append(run_notebook(path, params, nb_out, kernel_name=kernel_name, progress=progress))
+    write_index(outcomes, out_root, preset)
+    return outcomes

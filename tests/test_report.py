@@ -1,0 +1,60 @@
+"""The papermill/HTML report machinery on a two-cell notebook, including a failing one."""
+
+from __future__ import annotations
+
+import json
+
+import nbformat
+import pytest
+
+from mixkit import report
+
+
+def _notebook(path, body: str):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('out_dir: str = "."  # where metrics go\nvalue: float = 1.0  # a number')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, str(path))
+    return path
+
+
+def test_run_notebook_writes_html_and_metrics(tmp_path):
+    nb = _notebook(tmp_path / "01_ok.ipynb", (
+        "import json, pathlib\n"
+        "pathlib.Path(out_dir).mkdir(parents=True, exist_ok=True)\n"
+        "json.dump({'value': value * 2}, open(pathlib.Path(out_dir) / 'metrics.json', 'w'))\n"
+        "print('done')"
+    ))
+    out = tmp_path / "out"
+    outcome = report.run_notebook(nb, {"out_dir": str(out), "value": 21.0}, out, progress=False)
+    assert outcome.ok, outcome.error
+    assert outcome.metrics == {"value": 42.0}
+    html = outcome.html.read_text()
+    assert "<html" in html.lower() and "done" in html
+    index = report.write_index([outcome], tmp_path, "smoke")
+    text = index.read_text()
+    assert 'href="out/01_ok.html"' in text and "42" in text
+
+
+def test_failing_notebook_names_its_cell(tmp_path):
+    nb = _notebook(tmp_path / "02_bad.ipynb", "raise RuntimeError('boom in the analysis')")
+    out = tmp_path / "out"
+    outcome = report.run_notebook(nb, {"out_dir": str(out)}, out, progress=False)
+    assert not outcome.ok
+    assert "RuntimeError" in outcome.error and "boom in the analysis" in outcome.error
+    assert "cell" in outcome.error
+
+
+def test_unknown_preset_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown preset 'nope'"):
+        report.load_preset("nope", preset_dir=tmp_path)
+
+
+def test_parameters_resolve_paths(tmp_path):
+    params = report.notebook_parameters({"common": {"steps": 5}, "01_x": {"steps": 7}}, "01_x",
+                                        tmp_path / "o", tmp_path / "d")
+    assert params["steps"] == 7
+    assert params["runs_dir"] == str((tmp_path / "d" / "runs").resolve())
+    json.dumps(params)
