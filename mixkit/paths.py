@@ -39,3 +39,23 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def project_root() -> Path:
+    """The checkout mixkit runs from (the package is installed in editable mode by `make`)."""
+    return Path(__file__).resolve().parents[1]
+
+
+def notebook_dirs(name: str, out_dir: str = "", data_dir: str = "", runs_dir: str = "") -> tuple[Path, Path, Path]:
+    """Resolve a notebook's (out_dir, data_dir, runs_dir) parameters; empty strings mean the defaults.
+
+    Defaults do not depend on the directory the kernel starts in (JupyterLab starts it in
+    notebooks/, papermill in the project root): data under $MIXKIT_DATA or <project>/data, runs in
+    <data>/runs, outputs in <project>/reports/interactive/<name>.
+    """
+    root = project_root()
+    data = Path(data_dir) if data_dir else Path(os.environ.get("MIXKIT_DATA", root / "data"))
+    runs = Path(runs_dir) if runs_dir else data / "runs"
+    out = Path(out_dir) if out_dir else root / "reports" / "interactive" / name
+    out.mkdir(parents=True, exist_ok=True)
+    return out.resolve(), data.resolve(), runs.resolve()

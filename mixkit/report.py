@@ -114,6 +114,28 @@ def run_notebook(
     return NotebookOutcome(path.stem, True, seconds, html_path, metrics)
 
 
+def _jsonable(value):
+    # numpy scalars and arrays, pandas objects and paths appear in notebook metrics.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def save_metrics(out_dir: Path | str, metrics: dict[str, Any]) -> Path:
+    """Write a notebook's key numbers to out_dir/metrics.json (what tests and the index read)."""
+    from mixkit.paths import atomic_write_text
+
+    path = Path(out_dir) / "metrics.json"
+    atomic_write_text(path, json.dumps(_jsonable(metrics), indent=2, sort_keys=True, allow_nan=True))
+    return path
+
+
 def _headline(metrics: dict[str, Any], limit: int = 8) -> str:
     items = [(k, v) for k, v in metrics.items() if isinstance(v, (int, float, str, bool))][:limit]
     cells = []
