@@ -1,0 +1,397 @@
+"""One robust fitter for every parametric law, and the results object it returns.
+
+The practice follows Hoffmann et al. (2022) and the Epoch AI replication (Besiroglu et al. 2024):
+parameters that must stay positive are optimised in log space, the objective is the *sum* of Huber
+losses of log-loss residuals ``log(pred) - log(y)`` (delta about 1e-3, so a few bad points cannot
+drag the fit), L-BFGS-B runs from the best points of a grid of starts plus random starts, and the
+best optimum wins. Bootstrap refits over resampled points give confidence intervals.
+
+A law hands the fitter a function ``log_predict(theta, X) -> log(pred)`` of its *natural* parameters
+and, optionally, the Jacobian of that with respect to the natural parameters. Everything else (the
+log transform, bounds, starts, Huber, bootstrap) lives here, once.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import warnings
+from dataclasses import dataclass, field
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy import optimize
+from threadpoolctl import threadpool_limits
+
+LogPredict = Callable[[np.ndarray, np.ndarray], np.ndarray]
+LogJacobian = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+# Objective value returned where a law gives non-finite predictions: large enough that the
+# line search backs off, finite so L-BFGS-B does not abort.
+_INVALID = 1e12
+
+
+class FitWarning(UserWarning):
+    """A fit finished but should not be trusted blindly (optimum on a bound, no convergence)."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """One named law parameter.
+
+    `log=True` optimises log(value), so the value stays positive. `grid` lists start values in the
+    natural scale (the fitter takes their Cartesian product with the other parameters' grids).
+    `bounds` are natural-scale (lower, upper), None for open; for a log parameter they must be > 0.
+    """
+
+    name: str
+    grid: tuple[float, ...] = (0.0,)
+    log: bool = False
+    bounds: tuple[float | None, float | None] = (None, None)
+
+    def to_opt(self, value: float | np.ndarray) -> float | np.ndarray:
+        return np.log(value) if self.log else value
+
+    def from_opt(self, z: float | np.ndarray) -> float | np.ndarray:
+        return np.exp(z) if self.log else z
+
+    def opt_bounds(self) -> tuple[float | None, float | None]:
+        lo, hi = self.bounds
+        if self.log:
+            if (lo is not None and lo <= 0) or (hi is not None and hi <= 0):
+                raise ValueError(f"parameter {self.name!r} is fitted in log space; its bounds must be > 0, got {self.bounds}")
+            return (None if lo is None else math.log(lo), None if hi is None else math.log(hi))
+        return (lo, hi)
+
+
+@dataclass(frozen=True)
+class FitResult:
+    """Outcome of a robust fit, in the statsmodels spirit: parameters, uncertainty, diagnostics."""
+
+    params: dict[str, float]
+    objective: float
+    n_obs: int
+    n_starts: int
+    success: bool
+    message: str
+    n_iter: int
+    huber_delta: float
+    at_bounds: tuple[str, ...] = ()
+    bootstrap_params: np.ndarray | None = None  # (n_boot, n_params), natural scale
+    law: str = ""
+    n_converged: int = 0
+
+    @property
+    def param_names(self) -> list[str]:
+        return list(self.params)
+
+    def as_series(self) -> pd.Series:
+        return pd.Series(self.params, name="estimate", dtype=float)
+
+    @property
+    def n_bootstrap(self) -> int:
+        return 0 if self.bootstrap_params is None else int(len(self.bootstrap_params))
+
+    def _require_bootstrap(self) -> np.ndarray:
+        if self.bootstrap_params is None or len(self.bootstrap_params) == 0:
+            raise ValueError("no bootstrap samples: refit the law with bootstrap=<number of resamples> (e.g. 200)")
+        return self.bootstrap_params
+
+    def std_err(self) -> pd.Series:
+        """Bootstrap standard deviation of each parameter."""
+        boot = self._require_bootstrap()
+        return pd.Series(np.nanstd(boot, axis=0, ddof=1), index=self.param_names, name="std_err")
+
+    def conf_int(self, alpha: float = 0.05) -> pd.DataFrame:
+        """Percentile-bootstrap (1 - alpha) interval of every parameter: columns lower, upper."""
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
+        boot = self._require_bootstrap()
+        lo, hi = np.nanquantile(boot, [alpha / 2, 1 - alpha / 2], axis=0)
+        return pd.DataFrame({"lower": lo, "upper": hi}, index=pd.Index(self.param_names, name="param"))
+
+    def summary(self, alpha: float = 0.05) -> str:
+        """A readable text table of the estimates, bootstrap intervals and fit diagnostics."""
+        head = [
+            f"{self.law or 'law'} fit",
+            "=" * 64,
+            f"observations: {self.n_obs:<8d} starts: {self.n_starts:<6d} converged starts: {self.n_converged}",
+            f"objective (sum Huber, delta={self.huber_delta:g}, log residuals): {self.objective:.6g}",
+            f"converged: {self.success} ({self.message}); iterations: {self.n_iter}",
+            f"bootstrap resamples: {self.n_bootstrap}",
+        ]
+        if self.at_bounds:
+            head.append(f"WARNING parameters on a bound: {', '.join(self.at_bounds)}")
+        head.append("-" * 64)
+        if self.n_bootstrap:
+            ci = self.conf_int(alpha)
+            se = self.std_err()
+            q = 100 * (1 - alpha)
+            rows = [f"{'param':<22}{'estimate':>12}{'std err':>12}{f'[{q:g}% lo':>12}{'hi]':>12}"]
+            for name, value in self.params.items():
+                rows.append(
+                    f"{name:<22}{value:>12.5g}{se[name]:>12.4g}{ci.loc[name, 'lower']:>12.5g}{ci.loc[name, 'upper']:>12.5g}"
+                )
+        else:
+            rows = [f"{'param':<22}{'estimate':>12}"]
+            rows += [f"{name:<22}{value:>12.5g}" for name, value in self.params.items()]
+        return "\n".join(head + rows + ["=" * 64])
+
+    def __str__(self) -> str:
+        return self.summary()
+
+    @staticmethod
+    def combine(results: Mapping[str, "FitResult"], law: str = "") -> "FitResult":
+        """One result for a law fitted separately per output: parameters named '<output>:<param>'."""
+        if not results:
+            raise ValueError("no results to combine")
+        params: dict[str, float] = {}
+        boots = []
+        for out, res in results.items():
+            params.update({f"{out}:{k}": v for k, v in res.params.items()})
+            boots.append(res.bootstrap_params)
+        boot = None
+        if all(b is not None and len(b) for b in boots):
+            n = min(len(b) for b in boots)
+            boot = np.concatenate([b[:n] for b in boots], axis=1)
+        rs = list(results.values())
+        failed = [o for o, r in results.items() if not r.success]
+        return FitResult(
+            params=params,
+            objective=float(sum(r.objective for r in rs)),
+            n_obs=rs[0].n_obs,
+            n_starts=int(sum(r.n_starts for r in rs)),
+            success=not failed,
+            message="all outputs converged" if not failed else f"not converged for {failed}",
+            n_iter=int(sum(r.n_iter for r in rs)),
+            huber_delta=rs[0].huber_delta,
+            at_bounds=tuple(f"{o}:{p}" for o, r in results.items() for p in r.at_bounds),
+            bootstrap_params=boot,
+            law=law,
+            n_converged=int(sum(r.n_converged for r in rs)),
+        )
+
+
+def huber(r: np.ndarray, delta: float) -> np.ndarray:
+    a = np.abs(r)
+    return np.where(a <= delta, 0.5 * r * r, delta * (a - 0.5 * delta))
+
+
+def validate_xy(X: np.ndarray, y: np.ndarray, n_params: int) -> None:
+    """Clear errors for inputs no law can be fitted on."""
+    if X.shape[0] != y.shape[0]:
+        raise ValueError(f"X has {X.shape[0]} rows but y has {y.shape[0]}")
+    if not np.all(np.isfinite(X)):
+        raise ValueError("X contains NaN or infinite values")
+    if not np.all(np.isfinite(y)):
+        raise ValueError("y (losses) contains NaN or infinite values")
+    if np.any(y <= 0):
+        raise ValueError("y (losses) must be positive: residuals are taken in log space")
+    if y.shape[0] < n_params:
+        raise ValueError(f"fewer data points ({y.shape[0]}) than law parameters ({n_params}); cannot fit")
+
+
+class _Objective:
+    """Sum-Huber objective on log residuals in the optimiser's coordinates z."""
+
+    def __init__(self, log_predict, log_jac, params, X, logy, delta, weight=None):
+        self.log_predict, self.log_jac = log_predict, log_jac
+        self.params = params
+        self.X, self.logy, self.delta = X, logy, delta
+        self.weight = np.ones_like(logy) if weight is None else weight
+        self.is_log = np.array([p.log for p in params])
+
+    def theta(self, z: np.ndarray) -> np.ndarray:
+        return np.where(self.is_log, np.exp(np.clip(z, -700, 700)), z)
+
+    def value(self, z: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            lp = self.log_predict(self.theta(z), self.X)
+        if not np.all(np.isfinite(lp)):
+            return _INVALID
+        return float(np.sum(self.weight * huber(lp - self.logy, self.delta)))
+
+    def value_and_grad(self, z: np.ndarray) -> tuple[float, np.ndarray]:
+        theta = self.theta(z)
+        with np.errstate(all="ignore"):
+            lp = self.log_predict(theta, self.X)
+            if not np.all(np.isfinite(lp)):
+                return _INVALID, np.zeros_like(z)
+            r = lp - self.logy
+            J = self.log_jac(theta, self.X)  # (n, p) d log pred / d theta
+        dr = self.weight * np.clip(r, -self.delta, self.delta)
+        g = dr @ J
+        g = np.where(self.is_log, g * theta, g)  # chain rule through theta = exp(z)
+        if not np.all(np.isfinite(g)):
+            return _INVALID, np.zeros_like(z)
+        # Scaled by 1/delta so L-BFGS-B's relative-decrease test does not stop on the tiny raw values.
+        return float(np.sum(self.weight * huber(r, self.delta))) / self.delta, g / self.delta
+
+
+def _grid(params: Sequence[Param]) -> np.ndarray:
+    """Cartesian product of the parameter grids in optimiser coordinates, (G, p)."""
+    axes = [np.asarray(p.to_opt(np.asarray(p.grid, dtype=float)), dtype=float) for p in params]
+    return np.array(list(itertools.product(*axes)), dtype=float)
+
+
+def _clip_to_bounds(z: np.ndarray, bounds: list[tuple[float | None, float | None]]) -> np.ndarray:
+    z = z.copy()
+    for i, (lo, hi) in enumerate(bounds):
+        # Starts strictly inside the box: a start on a bound stalls L-BFGS-B's projected gradient.
+        if lo is not None:
+            z[i] = max(z[i], lo + 1e-8 * (1 + abs(lo)))
+        if hi is not None:
+            z[i] = min(z[i], hi - 1e-8 * (1 + abs(hi)))
+    return z
+
+
+def _local_fit(obj: _Objective, z0, bounds, max_iter: int, use_jac: bool):
+    if use_jac:
+        fun, jac = obj.value_and_grad, True
+    else:
+        def fun(z):
+            v = obj.value(z)
+            return v / obj.delta if v < _INVALID else v
+        jac = None
+    return optimize.minimize(
+        fun, z0, jac=jac, method="L-BFGS-B", bounds=bounds,
+        options={"maxiter": max_iter, "ftol": 1e-12, "gtol": 1e-8, "maxls": 50},
+    )
+
+
+def _at_bounds(z: np.ndarray, params: Sequence[Param], bounds) -> tuple[str, ...]:
+    hit = []
+    for zi, p, (lo, hi) in zip(z, params, bounds):
+        for b in (lo, hi):
+            if b is not None and abs(zi - b) <= 1e-5 * (1 + abs(b)):
+                hit.append(p.name)
+    return tuple(hit)
+
+
+def robust_fit(
+    log_predict: LogPredict,
+    params: Sequence[Param],
+    X: np.ndarray,
+    y: np.ndarray,
+    *,
+    log_jac: LogJacobian | None = None,
+    huber_delta: float = 1e-3,
+    n_starts: int = 16,
+    grid_starts: float = 0.5,
+    max_grid: int = 4096,
+    bootstrap: int = 0,
+    random_state: int | np.random.Generator | None = None,
+    max_iter: int = 2000,
+    law: str = "",
+    warn: bool = True,
+    starts: Sequence[Sequence[float]] = (),
+) -> tuple[np.ndarray, FitResult]:
+    """Fit `params` of a law to losses `y`; return (natural-scale parameter vector, FitResult).
+
+    The Cartesian grid of start values is scored (a random subset of `max_grid` points when larger);
+    the best ``round(grid_starts * n_starts)`` grid points and the remaining random points (uniform
+    over the grid's range in optimiser coordinates) each seed one L-BFGS-B run; the lowest objective
+    wins. A best optimum on a bound, or one whose optimiser reported no convergence, raises a
+    FitWarning. `bootstrap` > 0 refits on that many case resamples (from the best optimum and one
+    random start) for confidence intervals. `starts` adds natural-scale start vectors (e.g. from a
+    linearised solve) that are always tried, on top of the n_starts.
+    """
+    # Thousands of tiny L-BFGS-B steps: multi-threaded BLAS only adds contention (10x slower on a
+    # busy 2-core machine), so the fit runs with one BLAS thread.
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _robust_fit(log_predict, params, X, y, log_jac=log_jac, huber_delta=huber_delta, n_starts=n_starts,
+                           grid_starts=grid_starts, max_grid=max_grid, bootstrap=bootstrap, random_state=random_state,
+                           max_iter=max_iter, law=law, warn=warn, starts=starts)
+
+
+def _robust_fit(log_predict, params, X, y, *, log_jac, huber_delta, n_starts, grid_starts, max_grid, bootstrap,
+                random_state, max_iter, law, warn, starts):
+    params = list(params)
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float).ravel()
+    validate_xy(X, y, len(params))
+    if n_starts < 1:
+        raise ValueError(f"n_starts must be >= 1, got {n_starts}")
+    if huber_delta <= 0:
+        raise ValueError(f"huber_delta must be > 0, got {huber_delta}")
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate parameter names {names}")
+    rng = np.random.default_rng(random_state)
+    bounds = [p.opt_bounds() for p in params]
+    obj = _Objective(log_predict, log_jac, params, X, np.log(y), huber_delta)
+
+    grid = _grid(params)
+    if len(grid) > max_grid:
+        grid = grid[rng.choice(len(grid), size=max_grid, replace=False)]
+    grid = np.array([_clip_to_bounds(g, bounds) for g in grid])
+    scores = np.array([obj.value(g) for g in grid])
+    n_grid = min(len(grid), max(1, int(round(grid_starts * n_starts))))
+    order = np.argsort(scores, kind="stable")
+    extra_starts, starts = starts, [grid[i] for i in order[:n_grid]]
+    lo_r, hi_r = grid.min(axis=0), grid.max(axis=0)
+    span = np.where(hi_r > lo_r, hi_r - lo_r, 1.0)
+    while len(starts) < n_starts:
+        # Random starts cover the grid's box (widened a little) so they can find what the grid missed.
+        z = lo_r - 0.1 * span + rng.random(len(params)) * 1.2 * span
+        starts.append(_clip_to_bounds(z, bounds))
+
+    for theta0 in extra_starts:
+        theta0 = np.asarray(theta0, dtype=float)
+        if theta0.shape != (len(params),) or not np.all(np.isfinite(theta0)):
+            continue
+        if any(p.log and t <= 0 for p, t in zip(params, theta0)):
+            continue
+        starts.append(_clip_to_bounds(np.array([p.to_opt(t) for p, t in zip(params, theta0)]), bounds))
+
+    use_jac = log_jac is not None
+    best, n_conv = None, 0
+    for z0 in starts:
+        if obj.value(z0) >= _INVALID:
+            continue
+        res = _local_fit(obj, z0, bounds, max_iter, use_jac)
+        n_conv += bool(res.success)
+        if best is None or obj.value(res.x) < obj.value(best.x):
+            best = res
+    if best is None:
+        raise ValueError(f"{law or 'law'}: every start gave non-finite predictions; check the inputs' scale")
+
+    z_best = best.x
+    theta = obj.theta(z_best)
+    hit = _at_bounds(z_best, params, bounds)
+    success = bool(best.success)
+    message = best.message if isinstance(best.message, str) else str(best.message)
+    if warn and hit:
+        warnings.warn(f"{law or 'law'}: best optimum sits on a bound for {list(hit)}; widen the bounds or check the law", FitWarning, stacklevel=4)
+    if warn and not success:
+        warnings.warn(f"{law or 'law'}: optimiser did not report convergence ({message})", FitWarning, stacklevel=4)
+
+    boot = None
+    if bootstrap and bootstrap > 0:
+        boot = np.empty((int(bootstrap), len(params)))
+        n = len(y)
+        for b in range(int(bootstrap)):
+            # Multinomial counts as weights is the case bootstrap without copying X.
+            w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(float)
+            bobj = _Objective(log_predict, log_jac, params, X, np.log(y), huber_delta, weight=w)
+            z_rand = _clip_to_bounds(lo_r + rng.random(len(params)) * span, bounds)
+            cand = [_local_fit(bobj, z, bounds, max_iter, use_jac) for z in (z_best, z_rand) if bobj.value(z) < _INVALID]
+            zb = min(cand, key=lambda r: bobj.value(r.x)).x if cand else z_best
+            boot[b] = bobj.theta(zb)
+
+    result = FitResult(
+        params={p.name: float(t) for p, t in zip(params, theta)},
+        objective=obj.value(z_best),
+        n_obs=int(len(y)),
+        n_starts=len(starts),
+        success=success,
+        message=message,
+        n_iter=int(best.nit),
+        huber_delta=float(huber_delta),
+        at_bounds=hit,
+        bootstrap_params=boot,
+        law=law,
+        n_converged=n_conv,
+    )
+    return theta, result
