@@ -1,0 +1,517 @@
+"""Loaders for the proxy runs that the papers behind mixkit released.
+
+Each loader reads one published format and returns a run table in the schema of
+:mod:`mixkit.table` (``validate_table`` passes), so published runs and mixkit's own runs go
+through the same analysis code. Users download the files themselves and point the loaders at them.
+
+Formats (see each function for the details that the files leave implicit):
+
+* Data Mixing Laws (Ye et al. 2024), github.com/yegcjs/mixinglaws ``data/``:
+  :func:`load_mixinglaws` for ``{2Mix,3Mix,5Mix,ct}/<size>.txt``, :func:`load_valid_weights`
+  for ``valid_weight.json``, :func:`load_proportions` for ``5Mix/proportions.txt``.
+* The 5Mix data at step 30k as packaged by github.com/linhaowei1/SLD: :func:`load_sld`.
+* RegMix (Liu et al. 2024), github.com/sail-sg/regmix ``data/``: :func:`load_regmix`,
+  :func:`regmix_xy`.
+* Epoch AI's Chinchilla replication (``svg_extracted_data.csv``): :func:`load_chinchilla`.
+
+Model sizes in these releases are nominal *total* parameter counts taken from the size labels
+("70M" -> 70_000_000), not the non-embedding counts that mixkit's own runs record; this matters
+only when the sizes of different sources are mixed in one size law.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import warnings
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from mixkit.table import validate_table, weight_column
+
+# Training domains of each mixinglaws folder, in the order of the ratios in the run names.
+# The orders were checked against the data: each ratio lowers the loss of its own domain.
+MIXINGLAWS_DOMAINS: dict[str, tuple[str, ...]] = {
+    "2Mix": ("github", "pile_cc"),
+    "3Mix": ("github", "books3", "pile_cc"),
+    "5Mix": ("academic", "prose", "dialogue", "symbolic", "internet"),
+    "ct": ("pile", "python"),
+}
+SLD_DOMAINS = MIXINGLAWS_DOMAINS["5Mix"]
+
+# Run ids above this are the authors' validation/default runs (997/998/999), kept out of fitting.
+HOLDOUT_ID = 900
+
+# RegMix proxies: 1000 steps of 512 x 2048 tokens (their synthesize_mixture.py config).
+REGMIX_STEPS = 1000
+REGMIX_TOKENS = float(REGMIX_STEPS * 512 * 2048)
+REGMIX_SIZES = {"1m": 1_000_000, "60m": 60_000_000}
+REGMIX_TARGET = "pile_cc"
+
+SLD_STEP = 30_000
+
+_RUN_RE = re.compile(
+    r"^(?:(?P<size>\d+(?:\.\d+)?[KMBT])_)?(?:(?P<tag>RP|base2|ct)_)?(?P<id>\d+)-(?P<ratios>[0-9.]+(?:-[0-9.]+)*)$"
+)
+_BASE_RE = re.compile(r"^pythia_(?P<size>\d+(?:\.\d+)?[kmbt])_step(?P<step>\d+)$", re.IGNORECASE)
+_SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMBT])$", re.IGNORECASE)
+_SCALE = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
+
+
+def parse_size(label: str) -> int:
+    """Nominal parameter count of a size label: "70M" -> 70_000_000, "1.4B" -> 1_400_000_000."""
+    m = _SIZE_RE.match(str(label).strip())
+    if not m:
+        raise ValueError(f"cannot read a model size from {label!r} (expected e.g. '70M' or '1B')")
+    return int(round(float(m.group(1)) * _SCALE[m.group(2).upper()]))
+
+
+def _require_file(path: Path, what: str) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    return path
+
+
+def _validation_domain(val_file: str) -> str:
+    name = val_file.rstrip("/").split("/")[-1]
+    if name.startswith("pythia-pile.valid."):
+        name = name[len("pythia-pile.valid."):]
+    elif name.startswith("starcoder.python.valid"):
+        return "Python"
+    return name[: -len(".bin")] if name.endswith(".bin") else name
+
+
+# ----------------------------------------------------------------------------------------------
+# Data Mixing Laws
+# ----------------------------------------------------------------------------------------------
+
+
+def _read_mixinglaws_file(path: Path, variant: str, domains: Sequence[str]) -> pd.DataFrame:
+    """Rows of one <size>.txt, before steps named 'last' are resolved and duplicates dropped."""
+    size_label = path.stem
+    model_size = parse_size(size_label)
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.rstrip("\n").split("\t")
+        if len(fields) != 3:
+            raise ValueError(
+                f"{path}:{lineno}: expected 3 tab-separated fields (ckpt_path, val_file, loss), got {len(fields)}"
+            )
+        ckpt, val_file, loss_text = fields
+        try:
+            loss = float(loss_text)
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: loss {loss_text!r} is not a number") from None
+        parts = ckpt.rstrip("/").split("/")
+        base = _BASE_RE.match(parts[-1])
+        if base:
+            # ct only: the pretrained model that continual training starts from (pure Pile, step 0).
+            mix_id, ratios, step, is_base = -1, [1.0] + [0.0] * (len(domains) - 1), "0", True
+            run_name = "base"
+        else:
+            if len(parts) < 2:
+                raise ValueError(f"{path}:{lineno}: checkpoint path {ckpt!r} has no run directory")
+            run_name, step = parts[-2], parts[-1]
+            m = _RUN_RE.match(run_name)
+            if not m:
+                raise ValueError(
+                    f"{path}:{lineno}: run directory {run_name!r} does not match "
+                    "'[<size>_][RP_|base2_|ct_]<id>-r1-r2-...'"
+                )
+            mix_id = int(m.group("id"))
+            ratios = [float(r) for r in m.group("ratios").split("-")]
+            is_base = False
+            if step != "last" and not step.isdigit():
+                raise ValueError(f"{path}:{lineno}: step {step!r} is neither a number nor 'last'")
+        if len(ratios) != len(domains):
+            raise ValueError(
+                f"{path}:{lineno}: run {run_name!r} has {len(ratios)} ratios but {variant} has "
+                f"{len(domains)} training domains {list(domains)}"
+            )
+        total = sum(ratios)
+        if not np.isclose(total, 1.0, atol=1e-6):
+            raise ValueError(f"{path}:{lineno}: ratios of run {run_name!r} sum to {total}, not 1")
+        rows.append(
+            {
+                "run_id": f"{variant}/{size_label}/{run_name}",
+                "model_size": model_size,
+                "size_label": size_label,
+                "mix_id": mix_id,
+                "step_text": step,
+                "domain": _validation_domain(val_file),
+                "loss": loss,
+                "is_base": is_base,
+                **{weight_column(d): r for d, r in zip(domains, ratios)},
+            }
+        )
+    if not rows:
+        raise ValueError(f"{path} has no data lines")
+    return pd.DataFrame(rows)
+
+
+def _resolve_last(df: pd.DataFrame) -> pd.DataFrame:
+    """Give the checkpoints named 'last' their numeric step.
+
+    'last' is not always the final step: in 3Mix/70M one run's 'last' repeats its step-34500
+    losses exactly. So 'last' takes the numeric step of the same run whose losses match it on
+    every domain it was evaluated on (those lines are then duplicates); a 'last' that matches
+    no step is dropped with a warning, since its step cannot be known.
+    """
+    is_last = df["step_text"] == "last"
+    df = df.assign(step=np.where(is_last, -1, pd.to_numeric(df["step_text"].where(~is_last), errors="coerce")))
+    if not is_last.any():
+        return df.assign(step=df["step"].astype(int))
+    numeric = df[~is_last]
+    resolved, unresolved = {}, []
+    for run_id, last_rows in df[is_last].groupby("run_id"):
+        target = last_rows.set_index("domain")["loss"]
+        cand = numeric[(numeric["run_id"] == run_id) & numeric["domain"].isin(target.index)]
+        table = cand.pivot_table(index="step", columns="domain", values="loss", aggfunc="first")
+        table = table.reindex(columns=target.index).dropna()
+        match = table.index[(np.abs(table - target).max(axis=1) <= 1e-9).to_numpy()]
+        if len(match):
+            resolved[run_id] = int(match.max())
+        else:
+            unresolved.append(run_id)
+    if unresolved:
+        warnings.warn(
+            f"dropping 'last' checkpoints whose losses match no numeric step of their run: {unresolved}",
+            stacklevel=3,
+        )
+    df = df[~(is_last & df["run_id"].isin(unresolved))].copy()
+    still_last = df["step_text"] == "last"
+    df.loc[still_last, "step"] = df.loc[still_last, "run_id"].map(resolved)
+    return df.assign(step=df["step"].astype(int))
+
+
+def load_mixinglaws(
+    folder: str | Path,
+    sizes: Sequence[str] | None = None,
+    domains: Sequence[str] | None = None,
+    include_holdout: bool = True,
+) -> pd.DataFrame:
+    """Runs of one Data Mixing Laws folder (``2Mix``, ``3Mix``, ``5Mix`` or ``ct``) as a run table.
+
+    Each ``<size>.txt`` holds ``ckpt_path<TAB>val_file<TAB>loss`` lines. The mixture is read from
+    the run directory ``[<size>_][RP_|base2_|ct_]<id>-r1-r2-...`` (ratios in the order of
+    :data:`MIXINGLAWS_DOMAINS`), the step from the last path component, the validation domain
+    from ``pythia-pile.valid.<Domain>.bin`` (``Python`` for ``starcoder.python.valid``).
+
+    Resolved quirks of the release:
+
+    * step ``last`` repeats a numbered checkpoint of the same run (usually the final one, but in
+      3Mix/70M one run's ``last`` is its step 34500): it takes the step whose losses it matches
+      exactly and the duplicate is dropped; an unmatched ``last`` is dropped with a warning;
+    * repeated (run, step, domain) lines are dropped (a warning names any whose losses differ);
+    * runs with id > 900 are the authors' validation/default runs: ``holdout`` is True for
+      them; fitting code should use ``df[~df.holdout]`` (or pass ``include_holdout=False``);
+    * ``ct`` also holds the pretrained base model (``pythia_70m_step20000``) that continual
+      training starts from; it appears as run ``ct/70M/base`` with ``is_base`` True, step 0
+      and the pure-Pile mixture.
+
+    Extra columns beside the run-table schema: ``size_label`` ("70M"), ``mix_id`` (the id in the
+    run name, -1 for the base model), ``holdout``, ``is_base``, ``source`` ("mixinglaws/<folder>").
+    ``model_size`` is the nominal total size from the label; ``tokens`` is NaN (the release does
+    not state the batch size).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"mixinglaws folder not found: {folder}")
+    variant = folder.name
+    if domains is None:
+        if variant not in MIXINGLAWS_DOMAINS:
+            raise ValueError(
+                f"unknown mixinglaws folder {variant!r}; pass domains=[...] (known: {sorted(MIXINGLAWS_DOMAINS)})"
+            )
+        domains = MIXINGLAWS_DOMAINS[variant]
+    files = sorted(p for p in folder.glob("*.txt") if _SIZE_RE.match(p.stem))
+    if sizes is not None:
+        wanted = {str(s) for s in sizes}
+        missing = wanted - {p.stem for p in files}
+        if missing:
+            raise FileNotFoundError(f"no <size>.txt for size(s) {sorted(missing)} in {folder}")
+        files = [p for p in files if p.stem in wanted]
+    if not files:
+        raise FileNotFoundError(f"no <size>.txt files (e.g. 70M.txt) in {folder}")
+    df = pd.concat([_read_mixinglaws_file(p, variant, domains) for p in files], ignore_index=True)
+
+    df = _resolve_last(df)
+    key = ["run_id", "step", "domain"]
+    spread = df.groupby(key)["loss"].agg(lambda s: s.max() - s.min())
+    conflicting = spread[spread > 1e-9]
+    if len(conflicting):
+        warnings.warn(
+            f"{len(conflicting)} (run, step, domain) keys appear with different losses; keeping the "
+            f"first line, e.g. {conflicting.index[:3].tolist()}",
+            stacklevel=2,
+        )
+    df = df.drop_duplicates(key, keep="first")
+
+    df["holdout"] = df["mix_id"] > HOLDOUT_ID
+    if not include_holdout:
+        df = df[~df["holdout"]]
+    df["tokens"] = np.nan
+    df["seed"] = 0
+    df["config_hash"] = ""
+    df["source"] = f"mixinglaws/{variant}"
+    wcols = [weight_column(d) for d in domains]
+    cols = ["run_id", "model_size", "step", "tokens", "domain", "loss", "seed", "config_hash", *wcols,
+            "size_label", "mix_id", "holdout", "is_base", "source"]
+    df = df[cols].sort_values(["model_size", "run_id", "step", "domain"]).reset_index(drop=True)
+    return validate_table(df)
+
+
+def load_valid_weights(path: str | Path) -> dict[str, float]:
+    """Proportions of the Pile-valid subdomains (``valid_weight.json``): {domain: share}.
+
+    These aggregate per-domain losses into the overall Pile loss ``L = sum_i s_i L_i``.
+    Raises ValueError for non-numeric or negative entries and for shares that do not sum to 1.
+    """
+    path = _require_file(Path(path), "validation weights file")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(raw, dict) or not raw:
+        raise ValueError(f"{path} must hold a non-empty JSON object {{domain: weight}}")
+    weights = {}
+    for name, value in raw.items():
+        if not isinstance(value, (int, float)) or not np.isfinite(value) or value < 0:
+            raise ValueError(f"{path}: weight of {name!r} must be a non-negative number, got {value!r}")
+        weights[str(name)] = float(value)
+    total = sum(weights.values())
+    if not np.isclose(total, 1.0, atol=1e-6):
+        raise ValueError(f"{path}: weights sum to {total:.6f}, not 1")
+    return weights
+
+
+def load_proportions(path: str | Path, domains: Sequence[str] = SLD_DOMAINS) -> pd.DataFrame:
+    """The fitting mixtures of ``5Mix/proportions.txt`` (one ``r1-r2-...`` per line) as a DataFrame."""
+    path = _require_file(Path(path), "proportions file")
+    rows = []
+    for lineno, line in enumerate(path.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            ratios = [float(x) for x in line.strip().split("-")]
+        except ValueError:
+            raise ValueError(f"{path}:{lineno}: {line!r} is not a '-'-separated list of numbers") from None
+        if len(ratios) != len(domains):
+            raise ValueError(f"{path}:{lineno}: {len(ratios)} ratios for {len(domains)} domains")
+        rows.append(ratios)
+    return pd.DataFrame(rows, columns=list(domains))
+
+
+# ----------------------------------------------------------------------------------------------
+# SLD packaging of the 5Mix data
+# ----------------------------------------------------------------------------------------------
+
+
+def load_sld(path: str | Path, domains: Sequence[str] = SLD_DOMAINS) -> pd.DataFrame:
+    """``all_models_data.json`` ({model: {train: [...], eval: [...]}}) as a run table.
+
+    Each entry ``{ratio, proportions[5], loss[5]}`` becomes five rows, one per 5Mix group
+    (validation domains named like the training groups: academic, prose, dialogue, symbolic,
+    internet). Extra columns: ``split`` ("train"/"eval", the paper's 20/6 split per size),
+    ``size_label``, ``source``. Sizes with no entries (1B in the release) are skipped. Step is
+    30000 (the step the data was taken at); ``tokens`` is NaN.
+    """
+    path = _require_file(Path(path), "SLD data file")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path} is not valid JSON: {err}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path} must hold a JSON object {{model: {{train: [...], eval: [...]}}}}")
+    rows = []
+    for size_label, splits in raw.items():
+        model_size = parse_size(size_label)
+        for split in ("train", "eval"):
+            for i, entry in enumerate(splits.get(split, [])):
+                try:
+                    props = [float(x) for x in entry["proportions"]]
+                    losses = [float(x) for x in entry["loss"]]
+                    ratio = str(entry.get("ratio", "-".join(map(str, props))))
+                except (KeyError, TypeError, ValueError) as err:
+                    raise ValueError(f"{path}: {size_label}/{split}[{i}] is malformed ({err!r})") from None
+                if len(props) != len(domains) or len(losses) != len(domains):
+                    raise ValueError(
+                        f"{path}: {size_label}/{split}[{i}] needs {len(domains)} proportions and losses"
+                    )
+                for dom, loss in zip(domains, losses):
+                    rows.append(
+                        {
+                            "run_id": f"sld/{size_label}/{ratio}",
+                            "model_size": model_size,
+                            "step": SLD_STEP,
+                            "tokens": np.nan,
+                            "domain": dom,
+                            "loss": loss,
+                            "seed": 0,
+                            "config_hash": "",
+                            **{weight_column(d): p for d, p in zip(domains, props)},
+                            "split": split,
+                            "size_label": size_label,
+                            "source": "sld",
+                        }
+                    )
+    if not rows:
+        raise ValueError(f"{path} holds no runs")
+    return validate_table(pd.DataFrame(rows))
+
+
+# ----------------------------------------------------------------------------------------------
+# RegMix
+# ----------------------------------------------------------------------------------------------
+
+_REGMIX_TRAIN_PREFIX = "train_the_pile_"
+_REGMIX_METRIC_RE = re.compile(r"^metric/the_pile_(?P<name>.+)_val_loss$")
+
+
+def _regmix_files(folder: Path, which: str, split: str) -> tuple[Path, Path]:
+    which, split = str(which).lower(), str(split).lower()
+    if which not in REGMIX_SIZES:
+        raise ValueError(f"which must be one of {sorted(REGMIX_SIZES)}, got {which!r}")
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    mix = folder / f"{split}_mixture_{which}.csv"
+    loss = folder / f"{split}_pile_loss_{which}.csv"
+    if not mix.is_file() or not loss.is_file():
+        missing = [str(p) for p in (mix, loss) if not p.is_file()]
+        hint = " (RegMix released 60M runs only for the 256 test mixtures)" if which == "60m" and split == "train" else ""
+        raise FileNotFoundError(f"RegMix file(s) not found: {missing}{hint}")
+    return mix, loss
+
+
+def _read_regmix(folder: Path, which: str, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
+    mix_path, loss_path = _regmix_files(folder, which, split)
+    mix = pd.read_csv(mix_path)
+    loss = pd.read_csv(loss_path)
+    for frame, p in ((mix, mix_path), (loss, loss_path)):
+        if "index" not in frame.columns:
+            raise ValueError(f"{p} has no 'index' column")
+        if not frame["index"].is_unique:
+            raise ValueError(f"{p} repeats values in its 'index' column")
+    wcols = [c for c in mix.columns if c.startswith(_REGMIX_TRAIN_PREFIX)]
+    lcols = [c for c in loss.columns if _REGMIX_METRIC_RE.match(c)]
+    if not wcols:
+        raise ValueError(f"{mix_path} has no '{_REGMIX_TRAIN_PREFIX}*' weight columns")
+    if not lcols:
+        raise ValueError(f"{loss_path} has no 'metric/the_pile_*_val_loss' columns")
+    mix = mix.set_index("index")[wcols].rename(columns=lambda c: c[len(_REGMIX_TRAIN_PREFIX):])
+    loss = loss.set_index("index")[lcols].rename(columns=lambda c: _REGMIX_METRIC_RE.match(c).group("name"))
+    common = mix.index.intersection(loss.index)
+    if len(common) < len(mix.index) or len(common) < len(loss.index):
+        warnings.warn(
+            f"RegMix {split}/{which}: {len(mix)} mixtures and {len(loss)} loss rows share only "
+            f"{len(common)} indices; keeping those",
+            stacklevel=3,
+        )
+    mix, loss = mix.loc[common].astype(float), loss.loc[common].astype(float)
+    if mix.isna().any().any() or loss.isna().any().any():
+        raise ValueError(f"RegMix {split}/{which} has empty cells")
+    return mix, loss
+
+
+def _target_name(target: str) -> str:
+    m = _REGMIX_METRIC_RE.match(target)
+    return m.group("name") if m else target
+
+
+def regmix_xy(
+    folder: str | Path,
+    which: str = "1m",
+    split: str = "train",
+    target: str | Sequence[str] | None = REGMIX_TARGET,
+    renormalize: bool = False,
+) -> tuple[pd.DataFrame, pd.DataFrame | pd.Series]:
+    """RegMix weights and losses as regression arrays: (X runs x 17 domains, y).
+
+    ``target`` names a validation loss either short ("pile_cc") or as published
+    ("metric/the_pile_pile_cc_val_loss"); a list gives a DataFrame, None all 13 losses.
+    The published weights are rounded to 3 decimals (rows sum to 0.996-1.003); they are
+    returned as published unless ``renormalize``.
+    """
+    mix, loss = _read_regmix(Path(folder), which, split)
+    if renormalize:
+        mix = mix.div(mix.sum(axis=1), axis=0)
+    if target is None:
+        return mix, loss
+    if isinstance(target, str):
+        name = _target_name(target)
+        if name not in loss.columns:
+            raise ValueError(f"RegMix has no validation loss {target!r}; it has {list(loss.columns)}")
+        return mix, loss[name]
+    names = [_target_name(t) for t in target]
+    unknown = [t for t in names if t not in loss.columns]
+    if unknown:
+        raise ValueError(f"RegMix has no validation loss(es) {unknown}; it has {list(loss.columns)}")
+    return mix, loss[names]
+
+
+def load_regmix(folder: str | Path, which: str = "1m", split: str = "train") -> pd.DataFrame:
+    """RegMix runs (``{split}_mixture_{which}.csv`` joined with ``{split}_pile_loss_{which}.csv``
+    on ``index``) as a run table.
+
+    17 training-domain weights (``w:arxiv`` ... from ``train_the_pile_*``; renormalized to sum to
+    exactly 1 because the release rounds them to 3 decimals) and 13 validation domains
+    (``pile_cc`` ... from ``metric/the_pile_*_val_loss``, natural-log cross-entropy).
+    ``model_size`` is the nominal 1M / 60M; every run is 1000 steps of 512 x 2048 tokens.
+    Extra columns: ``index`` (the published row id), ``split``, ``source``.
+    Released: train/1m (512), test/1m (256), test/60m (the same 256 mixtures).
+    """
+    mix, loss = _read_regmix(Path(folder), which, split)
+    mix = mix.div(mix.sum(axis=1), axis=0)
+    which = str(which).lower()
+    long = loss.rename_axis("index").reset_index().melt(id_vars="index", var_name="domain", value_name="loss")
+    weights = mix.rename(columns=weight_column).rename_axis("index").reset_index()
+    df = long.merge(weights, on="index", how="left")
+    df.insert(0, "run_id", [f"regmix/{which}/{split}/{i}" for i in df["index"]])
+    df["model_size"] = REGMIX_SIZES[which]
+    df["step"] = REGMIX_STEPS
+    df["tokens"] = REGMIX_TOKENS
+    df["seed"] = 0
+    df["config_hash"] = ""
+    df["split"] = split
+    df["source"] = f"regmix/{which}"
+    wcols = [weight_column(d) for d in mix.columns]
+    cols = ["run_id", "model_size", "step", "tokens", "domain", "loss", "seed", "config_hash", *wcols,
+            "index", "split", "source"]
+    return validate_table(df[cols].sort_values(["index", "domain"]).reset_index(drop=True))
+
+
+# ----------------------------------------------------------------------------------------------
+# Chinchilla (Epoch AI's extraction of Hoffmann et al. Fig. 4)
+# ----------------------------------------------------------------------------------------------
+
+
+def load_chinchilla(path: str | Path) -> pd.DataFrame:
+    """The 245 (N, FLOP, loss) points of ``svg_extracted_data.csv`` as columns N, D, C, loss.
+
+    ``N`` is the model size in parameters, ``C`` the training FLOP and ``D = C / (6 N)`` the
+    training tokens. Not a run table: there are no mixtures, only (N, D) -> loss for size laws.
+    """
+    path = _require_file(Path(path), "Chinchilla data file")
+    raw = pd.read_csv(path)
+    needed = ["Model Size", "Training FLOP", "loss"]
+    missing = [c for c in needed if c not in raw.columns]
+    if missing:
+        raise ValueError(f"{path} is missing column(s) {missing}; it has {list(raw.columns)}")
+    df = pd.DataFrame(
+        {
+            "N": pd.to_numeric(raw["Model Size"], errors="coerce"),
+            "C": pd.to_numeric(raw["Training FLOP"], errors="coerce"),
+            "loss": pd.to_numeric(raw["loss"], errors="coerce"),
+        }
+    )
+    bad = ~np.isfinite(df.to_numpy(dtype=float)).all(axis=1) | (df <= 0).any(axis=1).to_numpy()
+    if bad.any():
+        raise ValueError(f"{path}: {int(bad.sum())} row(s) with missing or non-positive values, e.g. rows {list(np.flatnonzero(bad)[:3])}")
+    df["D"] = df["C"] / (6.0 * df["N"])
+    return df[["N", "D", "C", "loss"]]
