@@ -65,11 +65,14 @@ def loss_vs_proportion(
     palette = dict(zip(groups, sns.color_palette(n_colors=len(groups))))
     for name in groups:
         c = curve[curve[hue] == name].sort_values(x)
-        ax.plot(c[x], c[y], color=palette[name], lw=1.5, label=f"{name} (law)")
+        if len(c):
+            ax.plot(c[x], c[y], color=palette[name], lw=1.5, label=f"{name} (law)")
         if band is not None and len(c):
             ax.fill_between(c[x], c[band[0]], c[band[1]], color=palette[name], alpha=0.15)
         p = points[points[hue] == name]
-        ax.scatter(p[x], p[y], color=palette[name], s=30, edgecolor="black", linewidth=0.5)
+        if len(p):
+            ax.scatter(p[x], p[y], color=palette[name], s=30, edgecolor="black", linewidth=0.5,
+                       label=None if len(c) else name)
     ax.set_xlabel(x)
     ax.set_ylabel(y)
     ax.set_title(title)
