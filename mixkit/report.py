@@ -44,7 +44,9 @@ def notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
 def load_preset(preset: str, preset_dir: Path = PRESET_DIR) -> dict[str, dict[str, Any]]:
     path = preset_dir / f"{preset}.yaml"
     if not path.is_file():
-        raise ValueError(f"unknown preset {preset!r}; available: {available_presets(preset_dir)}")
+        known = available_presets(preset_dir)
+        raise ValueError(f"unknown preset {preset!r}; available: {known}" if known
+                         else f"unknown preset {preset!r}: no preset files found in {preset_dir}")
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"preset file {path} must be a mapping of notebook name -> parameters")

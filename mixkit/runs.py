@@ -408,12 +408,13 @@ def sweep(configs, mixtures, data, store, workers: int | None = None, threads_pe
 
     data = _load_data(data)
     store = _as_store(store)
-    store.root.mkdir(parents=True, exist_ok=True)
+    # Plan (and so validate every mixture) before the store exists: bad input writes nothing.
     jobs = plan(configs, mixtures, data, seeds=seeds, init_checkpoint=init_checkpoint)
     ids = [rid for rid, _, _ in jobs]
     pending = [(rid, cfg, mix) for rid, cfg, mix in jobs if not store.is_finished(rid)]
     if not pending:
         return ids
+    store.root.mkdir(parents=True, exist_ok=True)
     payloads = [{"store": str(store.root.resolve()), "run_id": rid, "config": cfg.to_dict(), "mixture": mix,
                  "data": str(Path(data.root).resolve()) if getattr(data, "root", None) else None, "checkpoints": checkpoints,
                  "init_checkpoint": str(init_checkpoint) if init_checkpoint is not None else None}
@@ -443,7 +444,7 @@ def sweep(configs, mixtures, data, store, workers: int | None = None, threads_pe
 
     try:
         if backend == "ray":
-            _sweep_ray(payloads, threads_per_worker, address, done)
+            _sweep_ray(payloads, threads_per_worker, address, done, gpus=1.0 if on_gpu else 0.0)
         elif backend != "local":
             raise ValueError(f"unknown sweep backend {backend!r}; choose 'local' or 'ray'")
         elif workers == 1:
@@ -479,24 +480,46 @@ def sweep(configs, mixtures, data, store, workers: int | None = None, threads_pe
     return ids
 
 
-def _sweep_ray(payloads: list[dict], threads: int | None, address: str | None, done) -> None:
+def _ray_job(job: dict, threads: int | None) -> tuple[str, str, str | None]:
+    """One Ray task: the same job a local worker runs, with its torch thread count pinned."""
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    return _run_job(job)
+
+
+def _sweep_ray(payloads: list[dict], threads: int | None, address: str | None, done, gpus: float = 0.0) -> None:
+    """One Ray task per run. Connects to the cluster at `address` or starts a local one.
+
+    The store and the token folder must be on a filesystem every Ray node sees; a run is finished
+    only when its DONE marker lands there, so a task lost with its node is simply run again by the
+    next sweep.
+    """
     try:
         import ray
     except ImportError:
         raise ValueError("backend='ray' needs Ray: pip install 'mixkit[ray]'") from None
+    started_here = False
     if not ray.is_initialized():
-        ray.init(address=address)
-    # The store and token folder must be on a filesystem every Ray node sees.
-    remote = ray.remote(num_cpus=threads or 1)(_run_job)
-    refs = {remote.remote(job): job["run_id"] for job in payloads}
-    pending = list(refs)
-    while pending:
-        ready, pending = ray.wait(pending, num_returns=1)
-        for ref in ready:
-            try:
-                done(*ray.get(ref))
-            except Exception as exc:  # a lost node or worker: record and go on
-                done("failed", refs[ref], f"{type(exc).__name__}: {exc}")
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        started_here = True
+    try:
+        remote = ray.remote(num_cpus=threads or 1, num_gpus=gpus, max_retries=0)(_ray_job)
+        refs = {remote.remote(job, threads): job["run_id"] for job in payloads}
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                try:
+                    done(*ray.get(ref))
+                except Exception as exc:  # a lost node or worker: record and go on
+                    msg = f"{type(exc).__name__}: {exc}"
+                    RunStore(payloads[0]["store"]).write_error(refs[ref], msg)
+                    done("failed", refs[ref], msg)
+    finally:
+        if started_here and address is None:
+            ray.shutdown()
 
 
 def summary_table(store) -> pd.DataFrame:
