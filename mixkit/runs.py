@@ -6,7 +6,8 @@ Layout of a store:
     <store>/<run_id>/config.json   resolved config, mixture, data fingerprint, metrics   } written only
     <store>/<run_id>/curve.csv     run-table rows of this run (mixkit.table schema)      } when the run
     <store>/<run_id>/model.pt      final weights (only when checkpoints are asked for)   } finishes,
-    <store>/<run_id>/DONE          written last: the only sign that a run is finished     } atomically
+    <store>/<run_id>/DONE          written last: sha256 of the files above; the only sign } atomically
+                                   that a run is finished (a mismatch means corrupt: re-run, never loaded)
     <store>/<run_id>/error.json    a failed run's error (the run is retried by the next sweep)
 
 The run id is a content hash of (config, mixture, seed, data fingerprint, starting checkpoint), so
@@ -17,6 +18,7 @@ finished, redoes what did not, and never duplicates a run.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import itertools
 import json
@@ -101,10 +103,15 @@ class RunStore:
         return sorted(p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
     def is_finished(self, rid: str) -> bool:
-        return (self.run_dir(rid) / DONE).is_file()
+        """DONE exists and every file it vouches for still has the recorded sha256."""
+        return _verified(self.run_dir(rid))
 
     def finished(self) -> list[str]:
-        return [p.name for p in self._dirs() if (p / DONE).is_file()]
+        return [p.name for p in self._dirs() if _verified(p)]
+
+    def corrupt(self) -> list[str]:
+        """Runs whose DONE marker does not match their files (truncated, edited, or torn copies)."""
+        return [p.name for p in self._dirs() if (p / DONE).is_file() and not _verified(p)]
 
     def failed(self) -> list[str]:
         return [p.name for p in self._dirs() if (p / ERROR).is_file() and not (p / DONE).is_file()]
@@ -149,7 +156,7 @@ class RunStore:
         }
         atomic_write_text(d / CONFIG, json.dumps(_json_safe(record), indent=1))
         atomic_write_text(d / CURVE, result.to_table().to_csv(index=False))
-        atomic_write_text(d / DONE, time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+        _write_done(d)
         return d
 
     def write_error(self, rid: str, error: str, job: dict | None = None) -> Path:
@@ -157,6 +164,50 @@ class RunStore:
         d.mkdir(parents=True, exist_ok=True)
         atomic_write_text(d / ERROR, json.dumps(_json_safe({"run_id": rid, "error": error, "job": job or {}}), indent=1))
         return d
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _write_done(d: Path) -> None:
+    files = {name: _sha256(d / name) for name in (CONFIG, CURVE, CHECKPOINT) if (d / name).is_file()}
+    atomic_write_text(d / DONE, json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sha256": files}))
+
+
+def _verified(d: Path) -> bool:
+    try:
+        record = json.loads((d / DONE).read_text())
+        files = record["sha256"]
+        return CURVE in files and CONFIG in files and all(_sha256(d / n) == h for n, h in files.items())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+
+
+_STORAGE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def storage_error_message(exc: OSError, where: Path) -> str:
+    """A clear sentence for the storage failures a user can act on (full disk, no permission)."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device holding {where} ({exc}); free space or point the store elsewhere"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"cannot write to {where} ({exc}); check its permissions or choose a writable store"
+    return f"cannot write to {where}: {exc}"
+
+
+def _check_writable(root: Path) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        probe = root / f".write-test-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as exc:
+        raise OSError(exc.errno, storage_error_message(exc, root)) from exc
 
 
 def _json_safe(obj):
@@ -187,6 +238,10 @@ def load_runs(store, details: bool = False) -> pd.DataFrame:
     wall_time_s) for analyses that split runs by them, e.g. continual runs by their start.
     """
     store = _as_store(store)
+    corrupt = store.corrupt()
+    if corrupt:
+        warnings.warn(f"{len(corrupt)} run(s) in {store.root} do not match their DONE checksums and are left "
+                      f"out (the next sweep re-runs them): {corrupt[:5]}", stacklevel=2)
     failed = store.failed()
     if failed:
         warnings.warn(f"{len(failed)} failed run(s) in {store.root} are left out (see their {ERROR}): "
@@ -240,7 +295,7 @@ def import_runs(table, store) -> list[str]:
                   "mixture": {c[2:]: float(rows[c].iloc[0]) for c in wcols}, "config": {}, "metrics": {}}
         atomic_write_text(d / CONFIG, json.dumps(_json_safe(record), indent=1))
         atomic_write_text(d / CURVE, rows.to_csv(index=False))
-        atomic_write_text(d / DONE, time.strftime("%Y-%m-%dT%H:%M:%S%z") + "\n")
+        _write_done(d)
         imported.append(rid)
     return imported
 
@@ -334,9 +389,15 @@ def _run_job(job: dict) -> tuple[str, str, str | None]:
                 raise RuntimeError(f"run id mismatch: planned {rid}, trained {result.run_id}")
             store.write_result(result)
         except Exception as exc:  # a failing run is recorded, the sweep goes on
-            err = f"{type(exc).__name__}: {exc}\n{traceback.format_exc()}"
-            store.write_error(rid, err, {k: v for k, v in job.items() if k in ("config", "init_checkpoint")})
-            return "failed", rid, f"{type(exc).__name__}: {exc}"
+            short = f"{type(exc).__name__}: {exc}"
+            if isinstance(exc, OSError) and exc.errno in _STORAGE_ERRNOS:
+                short = storage_error_message(exc, d)
+            try:
+                store.write_error(rid, f"{short}\n{traceback.format_exc()}",
+                                  {k: v for k, v in job.items() if k in ("config", "init_checkpoint")})
+            except OSError:
+                pass  # the store itself is failing (full disk): the message still reaches the sweep
+            return "failed", rid, short
         return "ok", rid, None
     finally:
         _unlock(d)
@@ -414,7 +475,7 @@ def sweep(configs, mixtures, data, store, workers: int | None = None, threads_pe
     pending = [(rid, cfg, mix) for rid, cfg, mix in jobs if not store.is_finished(rid)]
     if not pending:
         return ids
-    store.root.mkdir(parents=True, exist_ok=True)
+    _check_writable(store.root)
     payloads = [{"store": str(store.root.resolve()), "run_id": rid, "config": cfg.to_dict(), "mixture": mix,
                  "data": str(Path(data.root).resolve()) if getattr(data, "root", None) else None, "checkpoints": checkpoints,
                  "init_checkpoint": str(init_checkpoint) if init_checkpoint is not None else None}
