@@ -229,10 +229,19 @@ class _Objective:
         return float(np.sum(self.weight * huber(r, self.delta))) / self.delta, g / self.delta
 
 
-def _grid(params: Sequence[Param]) -> np.ndarray:
-    """Cartesian product of the parameter grids in optimiser coordinates, (G, p)."""
+def _grid(params: Sequence[Param], max_grid: int, rng: np.random.Generator) -> np.ndarray:
+    """Start points from the parameter grids in optimiser coordinates, (G <= max_grid, p).
+
+    The full Cartesian product when it is small; otherwise `max_grid` points drawn from it without
+    building it (a mixing law over 17 domains has 3^17 grid points, far beyond memory).
+    """
     axes = [np.asarray(p.to_opt(np.asarray(p.grid, dtype=float)), dtype=float) for p in params]
-    return np.array(list(itertools.product(*axes)), dtype=float)
+    sizes = [len(a) for a in axes]
+    if math.prod(sizes) <= max_grid:
+        return np.array(list(itertools.product(*axes)), dtype=float)
+    picks = np.stack([rng.integers(0, n, size=max_grid) for n in sizes], axis=1)
+    picks = np.unique(picks, axis=0)
+    return np.column_stack([axes[j][picks[:, j]] for j in range(len(axes))])
 
 
 def _clip_to_bounds(z: np.ndarray, bounds: list[tuple[float | None, float | None]]) -> np.ndarray:
@@ -322,9 +331,7 @@ def _robust_fit(log_predict, params, X, y, *, log_jac, huber_delta, n_starts, gr
     bounds = [p.opt_bounds() for p in params]
     obj = _Objective(log_predict, log_jac, params, X, np.log(y), huber_delta)
 
-    grid = _grid(params)
-    if len(grid) > max_grid:
-        grid = grid[rng.choice(len(grid), size=max_grid, replace=False)]
+    grid = _grid(params, max_grid, rng)
     grid = np.array([_clip_to_bounds(g, bounds) for g in grid])
     scores = np.array([obj.value(g) for g in grid])
     n_grid = min(len(grid), max(1, int(round(grid_starts * n_starts))))
