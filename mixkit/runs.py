@@ -58,7 +58,16 @@ def _digest(obj) -> str:
 
 def _config_dict(config) -> dict:
     d = config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
-    return {k: v for k, v in d.items() if k not in _NOT_HASHED}
+    d = {k: v for k, v in d.items() if k not in _NOT_HASHED}
+    # "auto" device and precision are hashed as what they resolve to on this machine: a bf16 run and
+    # an fp32 run of the same config are different computations and must not share a cache entry.
+    if d.get("device") == "auto" or d.get("precision") == "auto":
+        from mixkit.proxy.train import resolve_device, resolve_precision
+
+        device = resolve_device(config)
+        d["device"] = "cuda" if device.startswith("cuda") else device
+        d["precision"] = resolve_precision(config, device)
+    return d
 
 
 def _mixture_dict(mixture: Mixture) -> dict:
