@@ -374,6 +374,12 @@ def _unlock(d: Path) -> None:
 # ---------------------------------------------------------------------------- one job
 
 
+def _complete(store: RunStore, rid: str, need_checkpoint: bool) -> bool:
+    """Finished, and holding its weights when the sweep asks for them (a run first trained without
+    `checkpoints=True` is trained again to keep them; training is deterministic, so its curve stays)."""
+    return store.is_finished(rid) and (not need_checkpoint or (store.run_dir(rid) / CHECKPOINT).is_file())
+
+
 def _run_job(job: dict) -> tuple[str, str, str | None]:
     """Train one run into the store unless it is finished. Returns (status, run_id, error)."""
     from mixkit.proxy.train import ProxyConfig, train_proxy
@@ -382,12 +388,13 @@ def _run_job(job: dict) -> tuple[str, str, str | None]:
     rid = job["run_id"]
     d = store.run_dir(rid)
     # Another live process holding the lock is training this run: wait for it to finish or die.
+    need_checkpoint = bool(job.get("checkpoints"))
     while not _try_lock(d):
-        if store.is_finished(rid):
+        if _complete(store, rid, need_checkpoint):
             return "skipped", rid, None
         time.sleep(_LOCK_POLL_S)
     try:
-        if store.is_finished(rid):
+        if _complete(store, rid, need_checkpoint):
             return "skipped", rid, None
         config = ProxyConfig.from_dict(job["config"])
         ckpt = d / CHECKPOINT if job.get("checkpoints") else None
@@ -481,7 +488,7 @@ def sweep(configs, mixtures, data, store, workers: int | None = None, threads_pe
     # Plan (and so validate every mixture) before the store exists: bad input writes nothing.
     jobs = plan(configs, mixtures, data, seeds=seeds, init_checkpoint=init_checkpoint)
     ids = [rid for rid, _, _ in jobs]
-    pending = [(rid, cfg, mix) for rid, cfg, mix in jobs if not store.is_finished(rid)]
+    pending = [(rid, cfg, mix) for rid, cfg, mix in jobs if not _complete(store, rid, checkpoints)]
     if not pending:
         return ids
     _check_writable(store.root)

@@ -71,3 +71,16 @@ def test_unwritable_store_fails_before_training(token_data, tmp_path, monkeypatc
     monkeypatch.setattr(type(tmp_path), "mkdir", denied)
     with pytest.raises(OSError, match="check its permissions or choose a writable store"):
         _two_runs(token_data, tmp_path / "runs")
+
+
+def test_checkpoint_sweep_retrains_a_run_finished_without_weights(token_data, tmp_path):
+    store = tmp_path / "runs"
+    cfg, mixes, ids = _two_runs(token_data, store)
+    st = runs.RunStore(store)
+    with pytest.raises(FileNotFoundError):
+        st.checkpoint(ids[0])
+    curve = st.read_curve(ids[0])
+    assert runs.sweep(cfg, mixes, token_data, store, workers=1, progress=False, checkpoints=True) == ids
+    assert st.checkpoint(ids[0]).is_file() and st.is_finished(ids[0])
+    # Deterministic training: the retrained run records the same curve.
+    assert st.read_curve(ids[0])["loss"].tolist() == curve["loss"].tolist()
