@@ -1,34 +1,44 @@
-"""Proxy training throughput against the machine's fp32 matmul peak.
+"""Proxy training throughput against the machine's matmul peak and against a plain PyTorch GPT.
 
-    python bench/proxy_throughput.py                 # every CPU preset
-    python bench/proxy_throughput.py --preset tiny   # one preset
-    python bench/proxy_throughput.py --precision bf16 --threads 1
+    python bench/proxy_throughput.py                  # every CPU preset
+    python bench/proxy_throughput.py --preset tiny    # one preset
+    python bench/proxy_throughput.py --precision fp32 --threads 1
 
-Measures the fp32 GEMM peak (a large square matmul), then trains each preset for a fixed number of
-steps on the built-in token shards (random tokens when they are not built: throughput does not
-depend on the text) and prints tokens/s, model FLOP/s (6 * matmul params * tokens plus the
-attention term, see mixkit.proxy.model.flops_per_token) and their ratio to the fp32 peak.
+All figures come from one process, so whatever else loads the machine moves them together:
+1. fp32 and bf16 GEMM peaks (a large square matmul, best of several);
+2. a plain nn.Module tiny GPT (d128 x 2 layers, vocab 4096, tied head, batch 32 x 128; fp32,
+   F.cross_entropy on full logits, torch.optim.AdamW) against mixkit's trainer on the same shape,
+   alternated `--repeats` times; the speed-up is the ratio of their median tokens/s;
+3. each preset trained for `--steps` timed steps (after a short warm-up run), with tokens/s, model
+   FLOP/s (6 * matmul params * tokens plus the attention term, mixkit.proxy.model.flops_per_token)
+   and its ratio to the fp32 and bf16 peaks.
 The last line is `ratio_vs_fp32_peak=<x> tokens_per_s=<y> preset=<p>` for the default preset
-("tiny", or the one given). Figures, not pass/fail: other processes on the machine move them.
+("tiny", or the one given). Data: the built-in token shards, or random tokens when they are not
+built (throughput does not depend on the text). Figures, not pass/fail.
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 import types
 from pathlib import Path
 
 import numpy as np
 import torch
+import torch.nn as nn
+import torch.nn.functional as F
 
 from mixkit.mixture import Mixture
 from mixkit.paths import data_dir
 from mixkit.proxy.model import flops_per_token
 from mixkit.proxy.train import ProxyConfig, resolve_precision, train_proxy
+from mixkit.sampler import MixtureSampler
 
 CPU_PRESETS = ("smoke", "tiny", "small", "base")
 DEFAULT_PRESET = "tiny"
+BASELINE_SHAPE = dict(d_model=128, n_layers=2, n_heads=4, context_length=128, batch_size=32)
 
 
 def gemm_gflops(n: int = 2048, dtype=torch.float32, repeats: int = 10) -> float:
@@ -64,11 +74,69 @@ def load_data(path: str | None):
     return synthetic_data(), "synthetic random tokens"
 
 
+# ---------------------------------------------------------------------------- the plain baseline
+
+
+class PlainGPT(nn.Module):
+    """The straightforward fp32 GPT anyone would write first: the reference the trainer must beat."""
+
+    def __init__(self, vocab: int, d: int, layers: int, heads: int, context: int):
+        super().__init__()
+        self.heads = heads
+        self.tok = nn.Embedding(vocab, d)
+        self.pos = nn.Embedding(context, d)
+        self.blocks = nn.ModuleList(nn.ModuleDict(dict(
+            ln1=nn.LayerNorm(d), qkv=nn.Linear(d, 3 * d), proj=nn.Linear(d, d),
+            ln2=nn.LayerNorm(d), fc=nn.Linear(d, 4 * d), out=nn.Linear(4 * d, d))) for _ in range(layers))
+        self.ln_f = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab, bias=False)
+        self.head.weight = self.tok.weight
+
+    def forward(self, idx, targets):
+        B, T = idx.shape
+        x = self.tok(idx) + self.pos(torch.arange(T))
+        for b in self.blocks:
+            q, k, v = b["qkv"](b["ln1"](x)).view(B, T, 3, self.heads, -1).permute(2, 0, 3, 1, 4)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            x = x + b["proj"](y.transpose(1, 2).reshape(B, T, -1))
+            x = x + b["out"](F.gelu(b["fc"](b["ln2"](x))))
+        logits = self.head(self.ln_f(x))
+        return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.reshape(-1))
+
+
+def plain_tokens_per_s(data, mixture, steps: int, seed: int = 0) -> float:
+    s = BASELINE_SHAPE
+    torch.manual_seed(seed)
+    model = PlainGPT(data.vocab_size, s["d_model"], s["n_layers"], s["n_heads"], s["context_length"])
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    sampler = MixtureSampler(data, mixture, s["batch_size"], s["context_length"], seed=seed)
+    elapsed = 0.0
+    for step in range(steps + 2):  # two untimed warm-up steps
+        t = time.perf_counter()
+        x, y = sampler.next_batch()
+        loss = model(x, y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+        if step >= 2:
+            elapsed += time.perf_counter() - t
+    return steps * s["batch_size"] * s["context_length"] / elapsed
+
+
+def mixkit_result(data, mixture, steps: int, precision: str, **shape):
+    base = ProxyConfig(**shape, precision=precision, device="cpu")
+    cfg = base.replace(steps=steps, eval_every=steps, eval_tokens=base.context_length * base.batch_size,
+                       warmup=0.0)
+    train_proxy(cfg.replace(steps=2, eval_every=2), mixture, data, progress=False)  # warm-up
+    return train_proxy(cfg, mixture, data, progress=False)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=list(CPU_PRESETS) + ["gpu-small", "gpu-100m"],
                         help="run only this preset (default: every CPU preset)")
-    parser.add_argument("--steps", type=int, default=30, help="timed training steps per preset")
+    parser.add_argument("--steps", type=int, default=20, help="timed training steps per measurement")
+    parser.add_argument("--repeats", type=int, default=3, help="alternations of plain baseline vs mixkit")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: leave)")
     parser.add_argument("--tokens", help="token-shard folder (default: <data dir>/tokens/builtin-v4096)")
@@ -80,26 +148,36 @@ def main(argv=None) -> None:
     peak = gemm_gflops()
     peak_bf16 = gemm_gflops(dtype=torch.bfloat16)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), data: {source}")
-    print(f"fp32 GEMM peak: {peak:,.0f} GFLOP/s   (bf16 GEMM: {peak_bf16:,.0f} GFLOP/s)")
+    print(f"fp32 GEMM peak: {peak:,.0f} GFLOP/s   bf16 GEMM peak: {peak_bf16:,.0f} GFLOP/s")
+    mix = Mixture({d: 1 / len(data.domains) for d in data.domains}, domains=data.domains)
+
+    plain, fast = [], []
+    for _ in range(args.repeats):
+        plain.append(plain_tokens_per_s(data, mix, args.steps))
+        res = mixkit_result(data, mix, args.steps, args.precision, **BASELINE_SHAPE)
+        fast.append(res.tokens_per_s)
+    p, f = statistics.median(plain), statistics.median(fast)
+    print(f"plain fp32 GPT d128x2 (batch 32x128): {p:,.0f} tokens/s   mixkit trainer, same shape "
+          f"({res.precision}): {f:,.0f} tokens/s   speed-up {f / p:.2f}x  "
+          f"(median of {args.repeats} alternations)")
 
     presets = [args.preset] if args.preset else list(CPU_PRESETS)
-    mix = Mixture({d: 1 / len(data.domains) for d in data.domains}, domains=data.domains)
-    print(f"{'preset':<10}{'N (non-emb)':>12}{'precision':>10}{'tokens/s':>11}{'GFLOP/s':>9}{'vs fp32 peak':>14}")
+    print(f"{'preset':<10}{'N (non-emb)':>12}{'precision':>10}{'tokens/s':>11}{'GFLOP/s':>9}"
+          f"{'vs fp32 peak':>14}{'vs bf16 peak':>14}")
     results = {}
     for name in presets:
-        # One short warm-up run, then the timed run; evaluation is kept to one batch per domain.
         base = ProxyConfig.preset(name, precision=args.precision)
-        cfg = base.replace(steps=args.steps, eval_every=args.steps, eval_tokens=base.context_length * base.batch_size,
-                           warmup=0.0)
-        train_proxy(cfg.replace(steps=3, eval_every=3), mix, data, progress=False)
-        res = train_proxy(cfg, mix, data, progress=False)
-        fpt = flops_per_token(cfg.model_config(data.vocab_size))
+        shape = {k: getattr(base, k) for k in ("d_model", "n_layers", "n_heads", "context_length", "batch_size")}
+        res = mixkit_result(data, mix, args.steps, args.precision, **shape)
+        fpt = flops_per_token(base.model_config(data.vocab_size))
         gflops = res.tokens_per_s * fpt / 1e9
         results[name] = (gflops / peak, res.tokens_per_s)
-        print(f"{name:<10}{res.n_non_embedding:>12,}{resolve_precision(cfg, res.device):>10}"
-              f"{res.tokens_per_s:>11,.0f}{gflops:>9.1f}{gflops / peak:>14.3f}", flush=True)
+        print(f"{name:<10}{res.n_non_embedding:>12,}{resolve_precision(base, res.device):>10}"
+              f"{res.tokens_per_s:>11,.0f}{gflops:>9.1f}{gflops / peak:>14.3f}{gflops / peak_bf16:>14.3f}",
+              flush=True)
     last = args.preset or DEFAULT_PRESET
     ratio, tps = results[last]
+    print(f"speedup_vs_plain={f / p:.2f} ratio_vs_bf16_peak={ratio * peak / peak_bf16:.4f}")
     print(f"ratio_vs_fp32_peak={ratio:.4f} tokens_per_s={tps:.0f} preset={last}")
 
 

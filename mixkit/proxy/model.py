@@ -2,7 +2,13 @@
 
 Pre-LayerNorm blocks (x + attn(ln(x)), x + mlp(ln(x))), causal self-attention through
 F.scaled_dot_product_attention, a GELU MLP of width 4*d, learned position embeddings and an
-optionally tied output head. No dropout: proxy runs are short and single-epoch, and dropout would
+optionally tied output head.
+
+Training goes through `GPT.loss`, which never builds the (B, T, V) logits: `head_cross_entropy`
+computes the output-head matmul, the softmax and the head's gradients a row chunk at a time. On a
+CPU the logits tensor of a tiny proxy (4096 tokens x 4096 vocab, 64 MB) is far bigger than its
+weights, and reading and writing it (log_softmax, its backward, the zero-filled NLL gradient) took
+about half of every step; a chunk that stays in cache removes that traffic. No dropout: proxy runs are short and single-epoch, and dropout would
 only add noise to the loss differences between mixtures that the laws are fitted on.
 
 Parameter-count convention (the N of scaling laws, `param_counts(cfg)["non_embedding"]`): every
@@ -65,6 +71,76 @@ def flops_per_token(cfg: GPTConfig) -> int:
     return 6 * n_matmul + 6 * cfg.n_layers * cfg.context_length * cfg.d_model
 
 
+# Rows of the flattened (B*T, d) hidden state per head/cross-entropy chunk: a 256 x 4096 fp32 logits
+# chunk is 4 MB, small enough to stay in cache between the matmul and the softmax that reads it.
+HEAD_CHUNK_ROWS = 256
+
+
+def _head_ce(h, weight, targets, dtype, chunk_rows, need_grad):
+    """(mean loss, dL/dh or None, dL/dweight or None) one row chunk at a time; see _HeadCrossEntropy."""
+    n = h.shape[0]
+    hc, wc = h.to(dtype), weight.to(dtype)
+    total = torch.zeros((), dtype=torch.float32, device=h.device)
+    grad_h = torch.empty(h.shape, dtype=h.dtype, device=h.device) if need_grad else None
+    grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device) if need_grad else None
+    for start in range(0, n, chunk_rows):
+        rows = slice(start, min(start + chunk_rows, n))
+        logits = (hc[rows] @ wc.t()).float()  # (chunk, V)
+        tgt = targets[rows].unsqueeze(1)
+        # One exp pass shared by the loss and its gradient (logsumexp would make a second).
+        target_logit = logits.gather(1, tgt)
+        peak = logits.amax(dim=1, keepdim=True)
+        expd = logits.sub_(peak).exp_()
+        denom = expd.sum(dim=1, keepdim=True)
+        total += (peak + denom.log() - target_logit).sum()
+        if need_grad:
+            # (softmax - onehot) / N, written over the logits buffer
+            probs = expd.mul_(1.0 / (denom * n))
+            probs.scatter_add_(1, tgt, torch.full(tgt.shape, -1.0 / n, dtype=probs.dtype, device=probs.device))
+            g = probs.to(dtype)
+            grad_h[rows] = (g @ wc).to(h.dtype)
+            grad_w += (g.t() @ hc[rows]).float()
+    return total / n, grad_h, None if grad_w is None else grad_w.to(weight.dtype)
+
+
+class _HeadCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of `h @ weight.T` against `targets`, gradients computed in the forward.
+
+    The gradient of a mean cross-entropy w.r.t. the logits is (softmax - onehot) / N, known as soon
+    as a chunk's softmax is: the forward turns each chunk of it straight into that chunk's rows of
+    dL/dh and its share of dL/dweight, so nothing of size N x V outlives a chunk. `dtype` is the
+    matmul dtype (bf16 for the fast path); the softmax and all accumulations stay in fp32.
+    """
+
+    @staticmethod
+    def forward(ctx, h, weight, targets, dtype, chunk_rows):
+        loss, grad_h, grad_w = _head_ce(h, weight, targets, dtype, chunk_rows, need_grad=True)
+        ctx.save_for_backward(grad_h, grad_w)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        grad_h, grad_w = ctx.saved_tensors
+        return grad_h * grad_out, grad_w * grad_out, None, None, None
+
+
+def head_cross_entropy(h: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor,
+                       dtype: torch.dtype = torch.float32, chunk_rows: int = HEAD_CHUNK_ROWS) -> torch.Tensor:
+    """Mean cross-entropy of the logits `h @ weight.T` (h: (N, d), weight: (V, d), targets: (N,)).
+
+    Equal to `F.cross_entropy(h @ weight.T, targets)` (to float rounding when dtype is fp32) without
+    materialising the (N, V) logits; matmuls run in `dtype`, softmax and sums in fp32.
+    """
+    if h.dim() != 2 or targets.shape != h.shape[:1]:
+        raise ValueError(f"head_cross_entropy wants h (N, d) and targets (N,), got {tuple(h.shape)} and "
+                         f"{tuple(targets.shape)}")
+    with torch.autocast(device_type=h.device.type, enabled=False):
+        if torch.is_grad_enabled() and (h.requires_grad or weight.requires_grad):
+            return _HeadCrossEntropy.apply(h, weight, targets, dtype, int(chunk_rows))
+        # Evaluation: the loss alone, no gradient work.
+        return _head_ce(h, weight, targets, dtype, int(chunk_rows), need_grad=False)[0]
+
+
 def _layer_norm(d: int, bias: bool) -> nn.LayerNorm:
     return nn.LayerNorm(d, bias=bias)
 
@@ -81,7 +157,13 @@ class CausalSelfAttention(nn.Module):
         q, k, v = self.qkv(x).split(C, dim=2)
         # (B, T, C) -> (B, heads, T, head_dim)
         q, k, v = (t.view(B, T, self.n_heads, C // self.n_heads).transpose(1, 2) for t in (q, k, v))
-        y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        if x.device.type == "cpu" and torch.is_autocast_enabled("cpu"):
+            # CPU bf16 attention is the slow part of a bf16 step (its backward measured 5x the fp32
+            # one at head_dim 16); the attention matmuls are a small share of the FLOPs, so run fp32.
+            with torch.autocast("cpu", enabled=False):
+                y = F.scaled_dot_product_attention(q.float(), k.float(), v.float(), is_causal=True)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True)
         y = y.transpose(1, 2).contiguous().view(B, T, C)
         return self.proj(y)
 
@@ -136,8 +218,8 @@ class GPT(nn.Module):
         elif isinstance(module, nn.Embedding):
             nn.init.normal_(module.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
-        """idx (B, T) token ids -> logits (B, T, V); with targets also the mean cross-entropy."""
+    def hidden(self, idx: torch.Tensor) -> torch.Tensor:
+        """idx (B, T) token ids -> the final LayerNorm's output (B, T, C), the head's input."""
         B, T = idx.shape
         if T > self.cfg.context_length:
             raise ValueError(f"sequence length {T} exceeds context_length {self.cfg.context_length}")
@@ -145,7 +227,22 @@ class GPT(nn.Module):
         x = self.tok_emb(idx) + self.pos_emb(pos)  # (B, T, C)
         for block in self.blocks:
             x = block(x)
-        logits = self.head(self.ln_f(x))  # (B, T, V)
+        return self.ln_f(x)
+
+    def loss(self, idx: torch.Tensor, targets: torch.Tensor, head_dtype: torch.dtype = torch.float32,
+             chunk_rows: int = HEAD_CHUNK_ROWS) -> torch.Tensor:
+        """Mean next-token cross-entropy without building the logits (the training path).
+
+        Same value as `forward(idx, targets)[1]`; `head_dtype=torch.bfloat16` runs the head matmuls
+        in bf16 (the softmax stays fp32).
+        """
+        h = self.hidden(idx)
+        return head_cross_entropy(h.reshape(-1, h.size(-1)), self.head.weight, targets.reshape(-1),
+                                  dtype=head_dtype, chunk_rows=chunk_rows)
+
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
+        """idx (B, T) token ids -> logits (B, T, V); with targets also the mean cross-entropy."""
+        logits = self.head(self.hidden(idx))  # (B, T, V)
         if targets is None:
             return logits, None
         loss = F.cross_entropy(logits.float().view(-1, logits.size(-1)), targets.reshape(-1))

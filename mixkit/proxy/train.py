@@ -34,10 +34,11 @@ SCHEDULES = ("cosine", "constant", "wsd")
 PRECISIONS = ("auto", "fp32", "bf16")
 CHECKPOINT_FORMAT = 1
 
-# On this kind of CPU (avx512_bf16, no AMX) bf16 autocast measured, interleaved in one process on one
-# thread, 1.00x the speed of fp32 at d64 x 2, 1.38x at d128 x 3 and 2.3x at d256 x 4; so "auto" keeps
-# the tiny proxies in fp32 and uses bf16 on CPU only from this width up (bench/proxy_throughput.py).
-_CPU_BF16_MIN_D_MODEL = 128
+# "auto" precision on a CPU with bf16 matmuls: bf16 from this width up. With the chunked head
+# (mixkit.proxy.model.head_cross_entropy) and fp32 attention, bf16 measured 2x fp32 at d64 x 2 on an
+# avx512_bf16 CPU without AMX (bench/proxy_throughput.py), and tests/test_speed_equivalence.py shows
+# its final losses within seed noise of fp32. Before the chunked head, bf16 did not pay below d128.
+_CPU_BF16_MIN_D_MODEL = 1
 
 # Sizes span ~30x in non-embedding parameters on CPU (smoke 13k, tiny 100k, small 0.6M, base 3.2M),
 # the range a size law is fitted across; tiny is the feasibility-tested RegMix-style proxy.
@@ -349,7 +350,16 @@ def _autocast(device: str, precision: str):
     return torch.autocast(device_type=device.split(":")[0], dtype=torch.bfloat16, enabled=precision == "bf16")
 
 
-@torch.no_grad()
+def _head_dtype(precision: str) -> torch.dtype:
+    return torch.bfloat16 if precision == "bf16" else torch.float32
+
+
+# Validation windows per forward pass: the loss is a per-token mean, so batching them differently
+# from training changes nothing but the cost (fewer, larger matmuls).
+EVAL_BATCH_ROWS = 128
+
+
+@torch.inference_mode()
 def evaluate(model: GPT, eval_sets: dict[str, list], device: str, precision: str) -> dict[str, float]:
     """Mean next-token loss per domain over its fixed validation batches."""
     was_training = model.training
@@ -360,7 +370,7 @@ def evaluate(model: GPT, eval_sets: dict[str, list], device: str, precision: str
         for x, y in batches:
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
             with _autocast(device, precision):
-                _, loss = model(x, y)
+                loss = model.loss(x, y, head_dtype=_head_dtype(precision))
             total += float(loss) * y.numel()
             count += y.numel()
         out[domain] = total / count
@@ -424,7 +434,7 @@ def _train(config, mixture, data, init_checkpoint, save_checkpoint, progress) ->
 
     optimizer = _make_optimizer(model, config, device)
     sampler = MixtureSampler(data, mixture, config.batch_size, config.context_length, seed=config.seed)
-    eval_sets = {d: list(eval_batches(data, d, config.context_length, config.batch_size,
+    eval_sets = {d: list(eval_batches(data, d, config.context_length, max(config.batch_size, EVAL_BATCH_ROWS),
                                       max_tokens=config.eval_tokens)) for d in data.domains}
 
     rows: list[tuple[int, int, str, float]] = []
@@ -439,6 +449,7 @@ def _train(config, mixture, data, init_checkpoint, save_checkpoint, progress) ->
             rows.append((step, step * config.tokens_per_step, d, v))
         return losses
 
+    head_dtype = _head_dtype(precision)
     init_losses = record(0)
     train_time = 0.0
     running, running_n = torch.zeros((), device=device), 0
@@ -450,7 +461,8 @@ def _train(config, mixture, data, init_checkpoint, save_checkpoint, progress) ->
         x, y = sampler.next_batch()
         x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
         with _autocast(device, precision):
-            _, loss = model(x, y)
+            # Never builds the (B, T, V) logits: see mixkit.proxy.model.head_cross_entropy.
+            loss = model.loss(x, y, head_dtype=head_dtype)
         loss.backward()
         if config.grad_clip:
             torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
