@@ -88,7 +88,10 @@ def cmd_sweep(args) -> int:
         data = tokens.load(args.tokens)
     else:
         _, data = _prepare(args)
-    config = ProxyConfig.preset(args.preset)
+    overrides = {"steps": args.steps} if args.steps else {}
+    if args.steps:
+        overrides["eval_every"] = max(1, min(ProxyConfig.preset(args.preset).eval_every, args.steps))
+    config = ProxyConfig.preset(args.preset, **overrides)
     mixtures = _mixtures_from_args(args, data)
     store = Path(args.store) if args.store else _data_dir(args) / "runs"
     kwargs = {"workers": args.workers}
@@ -158,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--n", type=int, default=16, help="number of Dirichlet mixtures")
     sweep.add_argument("--grid-k", type=int, default=4, help="grid step 1/k")
     sweep.add_argument("--preset", default="tiny", help="ProxyConfig preset")
+    sweep.add_argument("--steps", type=int, help="training steps (default: the preset's)")
     sweep.add_argument("--store", help="run store (default: <data-dir>/runs)")
     sweep.add_argument("--tokens", help="token-shard folder (default: the built-in corpus)")
     sweep.add_argument("--vocab-size", type=int, default=4096)
