@@ -258,3 +258,17 @@ def test_seed_noise_floor_measures_seed_spread():
     assert floor.loc["a", "n_groups"] == 2 and floor.loc["a", "n_runs"] == 6
     single = pd.DataFrame(rows).query("seed == 0")
     assert seed_noise_floor(single).empty
+
+
+def test_dataframe_columns_are_matched_by_name_not_position():
+    import pandas as pd
+
+    from mixkit.laws import MixingLaw
+
+    rng = np.random.default_rng(0)
+    W = pd.DataFrame(rng.dirichlet(np.ones(3), size=12), columns=["a", "b", "c"])
+    y = pd.DataFrame({"a": 3 + np.exp(-2 * W["a"] + W["b"]), "b": 3 + np.exp(-2 * W["b"] + W["c"])})
+    law = MixingLaw(random_state=0, n_starts=4).fit(W, y)
+    np.testing.assert_allclose(law.predict(W[["c", "a", "b"]]), law.predict(W))
+    with pytest.raises(ValueError, match="do not match the columns"):
+        law.predict(W.rename(columns={"c": "z"}))

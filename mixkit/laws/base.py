@@ -183,6 +183,15 @@ class ParametricLaw(RegressorMixin, BaseEstimator):
 
     def _check_X_predict(self, X) -> np.ndarray:
         check_is_fitted(self, "result_")
+        names = getattr(self, "feature_names_in_", None)
+        if isinstance(X, pd.DataFrame) and names is not None:
+            # Columns are matched by name, not position: run tables sort domains alphabetically, and
+            # a silently permuted mixture would give confident, wrong predictions.
+            given = [str(c) for c in X.columns]
+            missing = [n for n in names if n not in given]
+            if missing or len(given) != len(names):
+                raise ValueError(f"X columns {given} do not match the columns the law was fitted on {list(names)}")
+            X = X.set_axis(given, axis=1)[list(names)]
         Xa = self._prepare_X(X)
         if Xa.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {Xa.shape[1]} columns; the law was fitted with {self.n_features_in_}")
