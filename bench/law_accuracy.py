@@ -53,13 +53,7 @@ from mixkit.laws import (BiMixLaw, ChinchillaLaw, ContinualMixingLaw, ImplicitMi
 from mixkit.table import pivot_losses
 
 REPO = Path(__file__).resolve().parents[1]
-GROUPS = {
-    "academic": ["ArXiv", "FreeLaw", "NIH_ExPorter", "PhilPapers", "PubMed_Abstracts", "PubMed_Central", "USPTO_Backgrounds"],
-    "prose": ["BookCorpus2", "Books3", "PG19"],
-    "dialogue": ["Enron_Emails", "EuroParl", "HackerNews", "OpenSubtitles", "Ubuntu_IRC", "YoutubeSubtitles"],
-    "symbolic": ["DM_Mathematics", "Github"],
-    "internet": ["OpenWebText2", "Pile-CC", "StackExchange", "Wikipedia_en"],
-}
+GROUPS = published.FIVE_MIX_GROUPS
 DOMS = list(published.SLD_DOMAINS)
 CT_BASE_LOSS = 2.8734
 EPOCH_REF = {"E": 1.817, "A": 482.0, "B": 2085.4, "a": 0.3478, "b": 0.3658}

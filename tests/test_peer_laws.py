@@ -10,17 +10,10 @@ from mixkit import published
 from mixkit.laws import ChinchillaLaw, ContinualMixingLaw, MixingLaw, critical_proportion
 from mixkit.laws.fitting import huber
 
-# The SLD file's five losses are the 5Mix groups of Pile-valid subdomains. Regressing them on the
-# 22 per-subdomain losses of the same 104 runs in mixinglaws/5Mix (step 30000) gives exactly these
-# groups, each the valid_weight-weighted mean of its members (zero residual). So the overall Pile
-# loss sum_d s_d L_d equals sum_g S_g L_g with S_g the groups' total valid weight.
-FIVE_MIX_GROUPS = {
-    "academic": ["ArXiv", "FreeLaw", "NIH_ExPorter", "PhilPapers", "PubMed_Abstracts", "PubMed_Central", "USPTO_Backgrounds"],
-    "prose": ["BookCorpus2", "Books3", "PG19"],
-    "dialogue": ["Enron_Emails", "EuroParl", "HackerNews", "OpenSubtitles", "Ubuntu_IRC", "YoutubeSubtitles"],
-    "symbolic": ["DM_Mathematics", "Github"],
-    "internet": ["OpenWebText2", "Pile-CC", "StackExchange", "Wikipedia_en"],
-}
+# The SLD file's five losses are the 5Mix groups of Pile-valid subdomains (published.FIVE_MIX_GROUPS):
+# regressing them on the 22 per-subdomain losses of the same 104 runs in mixinglaws/5Mix (step 30000)
+# gives exactly those groups, each the valid_weight-weighted mean of its members (zero residual).
+FIVE_MIX_GROUPS = published.FIVE_MIX_GROUPS
 SLD_REFERENCE_MAE = {"70M": 0.0110, "160M": 0.0092, "305M": 0.0103, "410M": 0.0099}
 
 
