@@ -32,7 +32,7 @@ report: venv
 
 lab: venv
 	$(PY) -m ipykernel install --sys-prefix --name mixkit --display-name "mixkit (.venv)"
-	$(VENV)/bin/jupyter lab notebooks/
+	$(VENV)/bin/jupyter lab notebooks/ $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 clean:
 	rm -rf $(VENV) reports
