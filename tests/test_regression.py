@@ -98,3 +98,16 @@ def test_regmix_peer(peer_data):
     assert spearmanr(lin.predict(X60), y60).statistic >= 0.87  # published 0.893
     loglin = LogLinearLaw(random_state=0, n_starts=1, max_iter=200).fit(X.iloc[:64], y.iloc[:64])
     assert spearmanr(loglin.predict(X1), y1).statistic >= 0.90  # published about 0.93 (64 runs)
+
+
+def test_regressors_match_dataframe_columns_by_name():
+    import pandas as pd
+
+    rng = np.random.default_rng(1)
+    W = pd.DataFrame(rng.dirichlet(np.ones(3), size=40), columns=["a", "b", "c"])
+    y = 3 + 2 * W["a"] - W["c"]
+    for law in (LinearRegressionLaw(), LightGBMLaw(n_estimators=50)):
+        law.fit(W, y)
+        np.testing.assert_allclose(law.predict(W[["c", "a", "b"]]), law.predict(W))
+        with pytest.raises(ValueError, match="do not match the columns"):
+            law.predict(W.rename(columns={"a": "z"}))

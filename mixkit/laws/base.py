@@ -45,6 +45,21 @@ def as_2d(X, name: str = "X") -> np.ndarray:
     return arr
 
 
+def align_columns(est, X):
+    """X with its DataFrame columns in the order `est` was fitted on (arrays pass through).
+
+    Columns are matched by name, not position: run tables sort domains alphabetically, and a
+    silently permuted mixture would give confident, wrong predictions.
+    """
+    names = getattr(est, "feature_names_in_", None)
+    if not isinstance(X, pd.DataFrame) or names is None:
+        return X
+    given = [str(c) for c in X.columns]
+    if len(given) != len(names) or any(n not in given for n in names):
+        raise ValueError(f"X columns {given} do not match the columns the law was fitted on {list(names)}")
+    return X.set_axis(given, axis=1)[list(names)]
+
+
 def _check_y(y) -> tuple[np.ndarray, list[str] | None]:
     names = [str(c) for c in y.columns] if isinstance(y, pd.DataFrame) else None
     try:
@@ -183,16 +198,7 @@ class ParametricLaw(RegressorMixin, BaseEstimator):
 
     def _check_X_predict(self, X) -> np.ndarray:
         check_is_fitted(self, "result_")
-        names = getattr(self, "feature_names_in_", None)
-        if isinstance(X, pd.DataFrame) and names is not None:
-            # Columns are matched by name, not position: run tables sort domains alphabetically, and
-            # a silently permuted mixture would give confident, wrong predictions.
-            given = [str(c) for c in X.columns]
-            missing = [n for n in names if n not in given]
-            if missing or len(given) != len(names):
-                raise ValueError(f"X columns {given} do not match the columns the law was fitted on {list(names)}")
-            X = X.set_axis(given, axis=1)[list(names)]
-        Xa = self._prepare_X(X)
+        Xa = self._prepare_X(align_columns(self, X))
         if Xa.shape[1] != self.n_features_in_:
             raise ValueError(f"X has {Xa.shape[1]} columns; the law was fitted with {self.n_features_in_}")
         return Xa

@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .base import ParametricLaw, as_2d
+from .base import ParametricLaw, align_columns, as_2d
 from .fitting import Param
 
 __all__ = ["LinearRegressionLaw", "LightGBMLaw", "LogLinearLaw", "default_min_child_samples"]
@@ -72,7 +72,7 @@ def _check_xy(est, X, y) -> tuple[np.ndarray, np.ndarray]:
 
 def _check_X_predict(est, X, attr: str) -> np.ndarray:
     check_is_fitted(est, attr)
-    Xa = as_2d(X)
+    Xa = as_2d(align_columns(est, X))
     if Xa.shape[1] != est.n_features_in_:
         raise ValueError(f"X has {Xa.shape[1]} columns; the law was fitted with {est.n_features_in_}")
     return Xa
