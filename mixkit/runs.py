@@ -6,8 +6,8 @@ Layout of a store:
     <store>/<run_id>/config.json   resolved config, mixture, data fingerprint, metrics   } written only
     <store>/<run_id>/curve.csv     run-table rows of this run (mixkit.table schema)      } when the run
     <store>/<run_id>/model.pt      final weights (only when checkpoints are asked for)   } finishes,
-    <store>/<run_id>/DONE          written last: sha256 of the files above; the only sign } atomically
-                                   that a run is finished (a mismatch means corrupt: re-run, never loaded)
+    <store>/<run_id>/DONE          renamed in last: sha256 of the files above; the only } atomically
+                                   sign a run is finished (a mismatch means corrupt: re-run, never loaded)
     <store>/<run_id>/error.json    a failed run's error (the run is retried by the next sweep)
 
 The run id is a content hash of (config, mixture, seed, data fingerprint, starting checkpoint), so
@@ -163,9 +163,7 @@ class RunStore:
             "metrics": result.metrics(),
             "train_loss": result.train_loss.to_dict("records"),
         }
-        atomic_write_text(d / CONFIG, json.dumps(_json_safe(record), indent=1))
-        atomic_write_text(d / CURVE, result.to_table().to_csv(index=False))
-        _write_done(d)
+        _finish(d, {CONFIG: json.dumps(_json_safe(record), indent=1), CURVE: result.to_table().to_csv(index=False)})
         return d
 
     def write_error(self, rid: str, error: str, job: dict | None = None) -> Path:
@@ -175,9 +173,24 @@ class RunStore:
         return d
 
 
-def _write_done(d: Path) -> None:
-    files = {name: sha256_file(d / name) for name in (CONFIG, CURVE, CHECKPOINT) if (d / name).is_file()}
-    atomic_write_text(d / DONE, json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sha256": files}))
+def _finish(d: Path, texts: dict[str, str]) -> None:
+    """Write a run's files and its DONE marker so that a kill at any moment leaves either no
+    result files at all or a finished run.
+
+    Everything is first written under hidden staging names (slow: serialization, fsync); the
+    renames into place, DONE last, are a few microseconds of metadata operations.
+    """
+    staged = {name: d / f".{name}.staged" for name in texts}
+    for name, text in texts.items():
+        atomic_write_text(staged[name], text)
+    hashes = {name: sha256_file(path) for name, path in staged.items()}
+    if (d / CHECKPOINT).is_file():
+        hashes[CHECKPOINT] = sha256_file(d / CHECKPOINT)
+    done = d / f".{DONE}.staged"
+    atomic_write_text(done, json.dumps({"finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "sha256": hashes}))
+    for name, path in staged.items():
+        os.replace(path, d / name)
+    os.replace(done, d / DONE)
 
 
 def _verified(d: Path) -> bool:
@@ -294,9 +307,7 @@ def import_runs(table, store) -> list[str]:
         record = {"run_id": rid, "imported": True, "seed": int(rows["seed"].iloc[0]),
                   "config_hash": str(rows["config_hash"].iloc[0]), "model_size": _int_or_none(rows["model_size"].iloc[0]),
                   "mixture": {c[2:]: float(rows[c].iloc[0]) for c in wcols}, "config": {}, "metrics": {}}
-        atomic_write_text(d / CONFIG, json.dumps(_json_safe(record), indent=1))
-        atomic_write_text(d / CURVE, rows.to_csv(index=False))
-        _write_done(d)
+        _finish(d, {CONFIG: json.dumps(_json_safe(record), indent=1), CURVE: rows.to_csv(index=False)})
         imported.append(rid)
     return imported
 
