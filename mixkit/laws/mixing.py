@@ -47,7 +47,16 @@ def _linearised_start(X: np.ndarray, y: np.ndarray, c: float) -> np.ndarray | No
     return np.concatenate([[c, np.exp(coef[0])], coef[1:]])
 
 
-class MixingLaw(ParametricLaw):
+class _ProportionLaw(ParametricLaw):
+    """A law whose inputs are mixture proportions (rows on the simplex)."""
+
+    def _prepare_X(self, X):
+        arr = super()._prepare_X(X)
+        _check_proportions(arr)
+        return arr
+
+
+class MixingLaw(_ProportionLaw):
     """Explicit data mixing law ``L_i(r) = c_i + k_i * exp(sum_j t_ij r_j)`` per validation domain.
 
     X: (n, d) training-domain proportions (a DataFrame keeps the domain names); y: (n,) or (n, m)
@@ -66,10 +75,6 @@ class MixingLaw(ParametricLaw):
         super().__init__(n_starts=n_starts, huber_delta=huber_delta, bootstrap=bootstrap,
                          random_state=random_state, bounds=bounds, max_iter=max_iter)
 
-    def _prepare_X(self, X):
-        arr = super()._prepare_X(X)
-        _check_proportions(arr)
-        return arr
 
     def _t_names(self, d: int) -> list[str]:
         names = getattr(self, "feature_names_in_", None)
@@ -131,7 +136,7 @@ class MixingLaw(ParametricLaw):
         return pred @ w
 
 
-class ImplicitMixingLaw(ParametricLaw):
+class ImplicitMixingLaw(_ProportionLaw):
     """Implicit mixing law: ``L(r) = sum_k s_k (c_k + k_k exp(t_k . r))`` over K latent domains.
 
     X: (n, d) proportions; y: (n,) overall validation losses. The latent proportions s live on the
@@ -150,10 +155,6 @@ class ImplicitMixingLaw(ParametricLaw):
         super().__init__(n_starts=n_starts, huber_delta=huber_delta, bootstrap=bootstrap,
                          random_state=random_state, bounds=bounds, max_iter=max_iter)
 
-    def _prepare_X(self, X):
-        arr = super()._prepare_X(X)
-        _check_proportions(arr)
-        return arr
 
     def fit(self, X, y):
         if not isinstance(self.n_latent, (int, np.integer)) or self.n_latent < 1:

@@ -75,6 +75,17 @@ def _fit_quiet(est, X, y):
     return "; ".join(msgs)
 
 
+def _fit_1d(template, x: np.ndarray, y: np.ndarray, target: float):
+    """Fit a clone of a one-input law on (x, y); returns (summary fields, prediction at target,
+    fitted values at x) for the tidy tables of intermediate fits."""
+    est = clone(template)
+    warn = _fit_quiet(est, x, y)
+    pred = float(np.ravel(est.predict(np.array([float(target)])))[0])
+    summary = {**_params(est), "pred": pred, "objective": est.result_.objective,
+               "success": est.result_.success, "warning": warn}
+    return summary, pred, est.predict(x)
+
+
 def _params(est) -> dict:
     return dict(est.params_) if isinstance(est.params_, dict) else {}
 
@@ -131,13 +142,9 @@ def nested_prediction(
                     f"run {run_id!r} domain {dom!r} has {g['step'].nunique()} step(s) >= min_step={min_step}; "
                     "a step law needs at least 3"
                 )
-            est = clone(step_law)
-            warn = _fit_quiet(est, g["step"].to_numpy(float), g["loss"].to_numpy(float))
-            pred = float(np.ravel(est.predict(np.array([float(target_step)])))[0])
+            summary, _, fitted = _fit_1d(step_law, g["step"].to_numpy(float), g["loss"].to_numpy(float), target_step)
             step_rows.append({"run_id": run_id, "model_size": g["model_size"].iloc[0], "mixture": g["mixture"].iloc[0],
-                              "domain": dom, **_params(est), "pred": pred, "n_points": len(g),
-                              "objective": est.result_.objective, "success": est.result_.success, "warning": warn})
-            fitted = est.predict(g["step"].to_numpy(float))
+                              "domain": dom, **summary, "n_points": len(g)})
             step_pts.append(pd.DataFrame({"run_id": run_id, "domain": dom, "step": g["step"].to_numpy(),
                                           "loss": g["loss"].to_numpy(), "fitted": fitted}))
         run_pred = pd.DataFrame(step_rows)[["run_id", "model_size", "mixture", "domain", "pred"]]
@@ -165,13 +172,11 @@ def nested_prediction(
                     f"mixture {mix!r} domain {dom!r} has {g['model_size'].nunique()} positive model size(s); "
                     "a size law needs at least 3"
                 )
-            est = clone(size_law)
-            warn = _fit_quiet(est, g["model_size"].to_numpy(float), g["pred"].to_numpy(float))
-            pred = float(np.ravel(est.predict(np.array([float(target_size)])))[0])
-            size_rows.append({"mixture": mix, "domain": dom, **_params(est), "pred": pred, "n_sizes": len(g),
-                              "objective": est.result_.objective, "success": est.result_.success, "warning": warn})
+            summary, _, fitted = _fit_1d(size_law, g["model_size"].to_numpy(float), g["pred"].to_numpy(float),
+                                         target_size)
+            size_rows.append({"mixture": mix, "domain": dom, **summary, "n_sizes": len(g)})
             size_pts.append(pd.DataFrame({"mixture": mix, "domain": dom, "model_size": g["model_size"].to_numpy(),
-                                          "loss": g["pred"].to_numpy(), "fitted": est.predict(g["model_size"].to_numpy(float))}))
+                                          "loss": g["pred"].to_numpy(), "fitted": fitted}))
         mix_pred = pd.DataFrame(size_rows)[["mixture", "domain", "pred"]]
     size_fits = pd.DataFrame(size_rows)
     size_points = pd.concat(size_pts, ignore_index=True) if size_pts else pd.DataFrame()
