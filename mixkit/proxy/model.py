@@ -75,32 +75,48 @@ def flops_per_token(cfg: GPTConfig) -> int:
 # chunk is 4 MB, small enough to stay in cache between the matmul and the softmax that reads it.
 HEAD_CHUNK_ROWS = 256
 
+# The head works in base-2 logits (h scaled by log2(e) before the matmul): exp2 measured 3-4x faster
+# than exp on this project's CPUs (1.5 vs 5.3 ms on a 256 x 4096 fp32 chunk), and the scaling is one
+# pass over the (N, d) hidden state instead of one over the (N, V) logits.
+LOG2E = 1.4426950408889634
+
 
 def _head_ce(h, weight, targets, dtype, chunk_rows, need_grad):
     """(mean loss, dL/dh or None, dL/dweight or None) one row chunk at a time; see _HeadCrossEntropy."""
-    n = h.shape[0]
-    hc, wc = h.to(dtype), weight.to(dtype)
+    n, vocab = h.shape[0], weight.shape[0]
+    h2 = (h * LOG2E).to(dtype)
+    wc = weight.to(dtype)
     total = torch.zeros((), dtype=torch.float32, device=h.device)
     grad_h = torch.empty(h.shape, dtype=h.dtype, device=h.device) if need_grad else None
     grad_w = torch.zeros(weight.shape, dtype=torch.float32, device=h.device) if need_grad else None
+    # Chunk buffers allocated once: a fresh multi-MB tensor per chunk comes back from the allocator
+    # as unmapped pages, and faulting them in cost about as much as the softmax arithmetic.
+    width = min(chunk_rows, n)
+    raw = torch.empty((width, vocab), dtype=dtype, device=h.device)  # matmul output
+    # The softmax runs in fp32. Conversions go through explicit copies into these buffers: a
+    # mixed-dtype elementwise op allocates its own converted temporary on every call.
+    shifted = raw if dtype == torch.float32 else torch.empty((width, vocab), dtype=torch.float32, device=h.device)
     for start in range(0, n, chunk_rows):
-        rows = slice(start, min(start + chunk_rows, n))
-        logits = (hc[rows] @ wc.t()).float()  # (chunk, V)
-        tgt = targets[rows].unsqueeze(1)
-        # One exp pass shared by the loss and its gradient (logsumexp would make a second).
-        target_logit = logits.gather(1, tgt)
-        peak = logits.amax(dim=1, keepdim=True)
-        expd = logits.sub_(peak).exp_()
+        stop = min(start + chunk_rows, n)
+        rows, m, tgt = slice(start, stop), stop - start, targets[start:stop]
+        logits = torch.mm(h2[rows], wc.t(), out=raw[:m])  # base-2 logits, (m, V)
+        expd = shifted[:m] if shifted is raw else shifted[:m].copy_(logits)
+        expd.sub_(expd.amax(dim=1, keepdim=True))
+        target_shifted = expd.gather(1, tgt.unsqueeze(1))
+        expd.exp2_()
         denom = expd.sum(dim=1, keepdim=True)
-        total += (peak + denom.log() - target_logit).sum()
+        total += (denom.log2() - target_shifted).sum()
         if need_grad:
-            # (softmax - onehot) / N, written over the logits buffer
-            probs = expd.mul_(1.0 / (denom * n))
-            probs.scatter_add_(1, tgt, torch.full(tgt.shape, -1.0 / n, dtype=probs.dtype, device=probs.device))
-            g = probs.to(dtype)
-            grad_h[rows] = (g @ wc).to(h.dtype)
-            grad_w += (g.t() @ hc[rows]).float()
-    return total / n, grad_h, None if grad_w is None else grad_w.to(weight.dtype)
+            # dL/dlogits = (softmax - onehot) / n = scale * expd - onehot / n, with the per-row scale
+            # and the one-hot part applied to the thin (m, d) sides of the matmuls, not the (m, V) one.
+            scale = 1.0 / (denom * n)
+            e = expd if shifted is raw else raw[:m].copy_(expd)  # the logits are spent: reuse
+            hf = h[rows].float()
+            grad_h[rows] = (e @ wc).float().mul_(scale).sub_(weight[tgt].float(), alpha=1.0 / n).to(h.dtype)
+            grad_w += (e.t() @ (hf * scale).to(dtype)).float()
+            grad_w.index_add_(0, tgt, hf, alpha=-1.0 / n)
+    loss = total * (math.log(2) / n)  # back from bits to nats
+    return loss, grad_h, None if grad_w is None else grad_w.to(weight.dtype)
 
 
 class _HeadCrossEntropy(torch.autograd.Function):
