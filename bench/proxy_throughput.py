@@ -4,17 +4,19 @@
     python bench/proxy_throughput.py --preset tiny    # one preset
     python bench/proxy_throughput.py --precision fp32 --threads 1
 
-All figures come from one process, so whatever else loads the machine moves them together:
-1. fp32 and bf16 GEMM peaks (a large square matmul, best of several);
-2. a plain nn.Module tiny GPT (d128 x 2 layers, vocab 4096, tied head, batch 32 x 128; fp32,
+All figures come from one process, and each comparison is alternated so that whatever else loads
+the machine (it is a shared VM whose speed drifts by 20-30% from minute to minute) hits both sides:
+1. a plain nn.Module tiny GPT (d128 x 2 layers, vocab 4096, tied head, batch 32 x 128; fp32,
    F.cross_entropy on full logits, torch.optim.AdamW) against mixkit's trainer on the same shape,
    alternated `--repeats` times; the speed-up is the ratio of their median tokens/s;
-3. each preset trained for `--steps` timed steps (after a short warm-up run), with tokens/s, model
-   FLOP/s (6 * matmul params * tokens plus the attention term, mixkit.proxy.model.flops_per_token)
-   and its ratio to the fp32 and bf16 peaks.
-The last line is `ratio_vs_fp32_peak=<x> tokens_per_s=<y> preset=<p>` for the default preset
-("tiny", or the one given). Data: the built-in token shards, or random tokens when they are not
-built (throughput does not depend on the text). Figures, not pass/fail.
+2. each preset in `--repeats` rounds; a round measures the fp32 and bf16 GEMM peaks (a 2048^2
+   square matmul, best of 5) and right after them trains the preset for `--steps` timed steps (after
+   a short warm-up run). A round's ratio is the model FLOP/s (6 * matmul params * tokens plus the
+   attention term, mixkit.proxy.model.flops_per_token) over that round's peak; the table gives the
+   median over rounds and the range.
+The last line is `ratio_vs_fp32_peak=<x> tokens_per_s=<y> preset=<p>` (medians over rounds) for the
+default preset ("tiny", or the one given). Data: the built-in token shards, or random tokens when
+they are not built (throughput does not depend on the text). Figures, not pass/fail.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ DEFAULT_PRESET = "tiny"
 BASELINE_SHAPE = dict(d_model=128, n_layers=2, n_heads=4, context_length=128, batch_size=32)
 
 
-def gemm_gflops(n: int = 2048, dtype=torch.float32, repeats: int = 10) -> float:
+def gemm_gflops(n: int = 2048, dtype=torch.float32, repeats: int = 5) -> float:
     a = torch.randn(n, n, dtype=dtype)
     b = torch.randn(n, n, dtype=dtype)
     for _ in range(2):
@@ -136,7 +138,8 @@ def main(argv=None) -> None:
     parser.add_argument("--preset", choices=list(CPU_PRESETS) + ["gpu-small", "gpu-100m"],
                         help="run only this preset (default: every CPU preset)")
     parser.add_argument("--steps", type=int, default=20, help="timed training steps per measurement")
-    parser.add_argument("--repeats", type=int, default=3, help="alternations of plain baseline vs mixkit")
+    parser.add_argument("--repeats", type=int, default=5,
+                        help="alternations of plain vs mixkit, and peak-then-preset rounds per preset")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: leave)")
     parser.add_argument("--tokens", help="token-shard folder (default: <data dir>/tokens/builtin-v4096)")
@@ -145,10 +148,7 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     data, source = load_data(args.tokens)
-    peak = gemm_gflops()
-    peak_bf16 = gemm_gflops(dtype=torch.bfloat16)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), data: {source}")
-    print(f"fp32 GEMM peak: {peak:,.0f} GFLOP/s   bf16 GEMM peak: {peak_bf16:,.0f} GFLOP/s")
     mix = Mixture({d: 1 / len(data.domains) for d in data.domains}, domains=data.domains)
 
     plain, fast = [], []
@@ -162,24 +162,30 @@ def main(argv=None) -> None:
           f"(median of {args.repeats} alternations)")
 
     presets = [args.preset] if args.preset else list(CPU_PRESETS)
-    print(f"{'preset':<10}{'N (non-emb)':>12}{'precision':>10}{'tokens/s':>11}{'GFLOP/s':>9}"
-          f"{'vs fp32 peak':>14}{'vs bf16 peak':>14}")
+    print(f"{'preset':<8}{'N (non-emb)':>12}{'precision':>10}{'tokens/s':>10}{'GFLOP/s':>9}"
+          f"{'fp32 peak':>10}{'vs fp32 peak (range)':>23}{'vs bf16 peak':>13}")
     results = {}
     for name in presets:
         base = ProxyConfig.preset(name, precision=args.precision)
         shape = {k: getattr(base, k) for k in ("d_model", "n_layers", "n_heads", "context_length", "batch_size")}
-        res = mixkit_result(data, mix, args.steps, args.precision, **shape)
         fpt = flops_per_token(base.model_config(data.vocab_size))
-        gflops = res.tokens_per_s * fpt / 1e9
-        results[name] = (gflops / peak, res.tokens_per_s)
-        print(f"{name:<10}{res.n_non_embedding:>12,}{resolve_precision(base, res.device):>10}"
-              f"{res.tokens_per_s:>11,.0f}{gflops:>9.1f}{gflops / peak:>14.3f}{gflops / peak_bf16:>14.3f}",
-              flush=True)
+        rounds = []  # (fp32 peak, bf16 peak, tokens/s), peaks measured right before the run they divide
+        for _ in range(args.repeats):
+            peaks = gemm_gflops(), gemm_gflops(dtype=torch.bfloat16)
+            res = mixkit_result(data, mix, args.steps, args.precision, **shape)
+            rounds.append((*peaks, res.tokens_per_s))
+        ratios = [tps * fpt / 1e9 / peak for peak, _, tps in rounds]
+        ratios_bf16 = [tps * fpt / 1e9 / peak for _, peak, tps in rounds]
+        tps = statistics.median(r[2] for r in rounds)
+        ratio = statistics.median(ratios)
+        results[name] = (ratio, statistics.median(ratios_bf16), tps)
+        print(f"{name:<8}{res.n_non_embedding:>12,}{resolve_precision(base, res.device):>10}{tps:>10,.0f}"
+              f"{tps * fpt / 1e9:>9.1f}{statistics.median(r[0] for r in rounds):>10.0f}"
+              f"{f'{ratio:.3f} ({min(ratios):.2f}-{max(ratios):.2f})':>23}{results[name][1]:>13.3f}", flush=True)
     last = args.preset or DEFAULT_PRESET
-    ratio, tps = results[last]
-    print(f"speedup_vs_plain={f / p:.2f} ratio_vs_bf16_peak={ratio * peak / peak_bf16:.4f}")
+    ratio, ratio_bf16, tps = results[last]
+    print(f"speedup_vs_plain={f / p:.2f} ratio_vs_bf16_peak={ratio_bf16:.4f}")
     print(f"ratio_vs_fp32_peak={ratio:.4f} tokens_per_s={tps:.0f} preset={last}")
-
 
 if __name__ == "__main__":
     main()

@@ -91,11 +91,11 @@ def test_bf16_head_gradients_close_to_fp32():
 def test_freed_activations_do_not_fault_pages_again():
     # What keep_freed_memory_mapped is for: a training step frees and reallocates multi-MB tensors;
     # without it each reallocation maps fresh pages that the kernel zero-fills (measured 14,333 page
-    # faults for these 20 allocations, 0 with it).
+    # faults for these 20 allocations; with it usually 0, once in a while one 4 MB stretch, 1,024).
     assert keep_freed_memory_mapped()
     torch.empty(2 << 20).fill_(1.0)  # 8 MB, allocated once so the heap has grown to fit it
     before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     for _ in range(20):
         torch.empty(2 << 20).fill_(1.0)
     faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
-    assert faults < 500, faults
+    assert faults < 4000, faults
