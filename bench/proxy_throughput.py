@@ -187,5 +187,6 @@ def main(argv=None) -> None:
     print(f"speedup_vs_plain={f / p:.2f} ratio_vs_bf16_peak={ratio_bf16:.4f}")
     print(f"ratio_vs_fp32_peak={ratio:.4f} tokens_per_s={tps:.0f} preset={last}")
 
+
 if __name__ == "__main__":
     main()
