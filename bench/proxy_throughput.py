@@ -3,6 +3,7 @@
     python bench/proxy_throughput.py                  # every CPU preset
     python bench/proxy_throughput.py --preset tiny    # one preset
     python bench/proxy_throughput.py --precision fp32 --threads 1
+    python bench/proxy_throughput.py --device cuda --preset gpu-100m   # MFU on a GPU
 
 All figures come from one process, and each comparison is alternated so that whatever else loads
 the machine (it is a shared VM whose speed drifts by 20-30% from minute to minute) hits both sides:
@@ -17,6 +18,11 @@ the machine (it is a shared VM whose speed drifts by 20-30% from minute to minut
 The last line is `ratio_vs_fp32_peak=<x> tokens_per_s=<y> preset=<p>` (medians over rounds) for the
 default preset ("tiny", or the one given). Data: the built-in token shards, or random tokens when
 they are not built (throughput does not depend on the text). Figures, not pass/fail.
+
+`--device cuda` trains on the GPU instead and times the GEMM peaks there (8192^2, synchronised). It
+skips the plain CPU baseline, and its last line is
+`mfu_vs_bf16_peak=<x> tokens_per_s=<y> preset=<p> device=cuda`: the model FLOP/s over the measured
+bf16 GEMM peak. The default preset there is gpu-100m.
 """
 
 from __future__ import annotations
@@ -43,15 +49,22 @@ DEFAULT_PRESET = "tiny"
 BASELINE_SHAPE = dict(d_model=128, n_layers=2, n_heads=4, context_length=128, batch_size=32)
 
 
-def gemm_gflops(n: int = 2048, dtype=torch.float32, repeats: int = 5) -> float:
-    a = torch.randn(n, n, dtype=dtype)
-    b = torch.randn(n, n, dtype=dtype)
+def gemm_gflops(n: int = 2048, dtype=torch.float32, repeats: int = 5, device: str = "cpu") -> float:
+    a = torch.randn(n, n, dtype=dtype, device=device)
+    b = torch.randn(n, n, dtype=dtype, device=device)
+
+    def sync():
+        if device.startswith("cuda"):
+            torch.cuda.synchronize()
+
     for _ in range(2):
         a @ b
     best = float("inf")
     for _ in range(repeats):
+        sync()
         t = time.perf_counter()
         a @ b
+        sync()
         best = min(best, time.perf_counter() - t)
     return 2 * n**3 / best / 1e9
 
@@ -125,8 +138,8 @@ def plain_tokens_per_s(data, mixture, steps: int, seed: int = 0) -> float:
     return steps * s["batch_size"] * s["context_length"] / elapsed
 
 
-def mixkit_result(data, mixture, steps: int, precision: str, **shape):
-    base = ProxyConfig(**shape, precision=precision, device="cpu")
+def mixkit_result(data, mixture, steps: int, precision: str, device: str = "cpu", **shape):
+    base = ProxyConfig(**shape, precision=precision, device=device)
     cfg = base.replace(steps=steps, eval_every=steps, eval_tokens=base.context_length * base.batch_size,
                        warmup=0.0)
     train_proxy(cfg.replace(steps=2, eval_every=2), mixture, data, progress=False)  # warm-up
@@ -142,6 +155,8 @@ def main(argv=None) -> None:
                         help="alternations of plain vs mixkit, and peak-then-preset rounds per preset")
     parser.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: leave)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                        help="train on the CPU (default) or the GPU (MFU against its bf16 GEMM peak)")
     parser.add_argument("--tokens", help="token-shard folder (default: <data dir>/tokens/builtin-v4096)")
     args = parser.parse_args(argv)
 
@@ -151,17 +166,23 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s), data: {source}")
     mix = Mixture({d: 1 / len(data.domains) for d in data.domains}, domains=data.domains)
 
-    plain, fast = [], []
-    for _ in range(args.repeats):
-        plain.append(plain_tokens_per_s(data, mix, args.steps))
-        res = mixkit_result(data, mix, args.steps, args.precision, **BASELINE_SHAPE)
-        fast.append(res.tokens_per_s)
-    p, f = statistics.median(plain), statistics.median(fast)
-    print(f"plain fp32 GPT d128x2 (batch 32x128): {p:,.0f} tokens/s   mixkit trainer, same shape "
-          f"({res.precision}): {f:,.0f} tokens/s   speed-up {f / p:.2f}x  "
-          f"(median of {args.repeats} alternations)")
+    on_gpu = args.device == "cuda"
+    if on_gpu and not torch.cuda.is_available():
+        parser.error("--device cuda, but torch sees no CUDA device")
+    if on_gpu:
+        print(f"GPU: {torch.cuda.get_device_name()}; the plain CPU baseline is skipped")
+    else:
+        plain, fast = [], []
+        for _ in range(args.repeats):
+            plain.append(plain_tokens_per_s(data, mix, args.steps))
+            res = mixkit_result(data, mix, args.steps, args.precision, **BASELINE_SHAPE)
+            fast.append(res.tokens_per_s)
+        p, f = statistics.median(plain), statistics.median(fast)
+        print(f"plain fp32 GPT d128x2 (batch 32x128): {p:,.0f} tokens/s   mixkit trainer, same shape "
+              f"({res.precision}): {f:,.0f} tokens/s   speed-up {f / p:.2f}x  "
+              f"(median of {args.repeats} alternations)")
 
-    presets = [args.preset] if args.preset else list(CPU_PRESETS)
+    presets = [args.preset] if args.preset else (["gpu-100m"] if on_gpu else list(CPU_PRESETS))
     print(f"{'preset':<8}{'N (non-emb)':>12}{'precision':>10}{'tokens/s':>10}{'GFLOP/s':>9}"
           f"{'fp32 peak':>10}{'vs fp32 peak (range)':>23}{'vs bf16 peak':>13}")
     results = {}
@@ -171,8 +192,9 @@ def main(argv=None) -> None:
         fpt = flops_per_token(base.model_config(data.vocab_size))
         rounds = []  # (fp32 peak, bf16 peak, tokens/s), peaks measured right before the run they divide
         for _ in range(args.repeats):
-            peaks = gemm_gflops(), gemm_gflops(dtype=torch.bfloat16)
-            res = mixkit_result(data, mix, args.steps, args.precision, **shape)
+            n = 8192 if on_gpu else 2048
+            peaks = (gemm_gflops(n, device=args.device), gemm_gflops(n, torch.bfloat16, device=args.device))
+            res = mixkit_result(data, mix, args.steps, args.precision, args.device, **shape)
             rounds.append((*peaks, res.tokens_per_s))
         ratios = [tps * fpt / 1e9 / peak for peak, _, tps in rounds]
         ratios_bf16 = [tps * fpt / 1e9 / peak for _, peak, tps in rounds]
@@ -182,8 +204,11 @@ def main(argv=None) -> None:
         print(f"{name:<8}{res.n_non_embedding:>12,}{resolve_precision(base, res.device):>10}{tps:>10,.0f}"
               f"{tps * fpt / 1e9:>9.1f}{statistics.median(r[0] for r in rounds):>10.0f}"
               f"{f'{ratio:.3f} ({min(ratios):.2f}-{max(ratios):.2f})':>23}{results[name][1]:>13.3f}", flush=True)
-    last = args.preset or DEFAULT_PRESET
+    last = args.preset or ("gpu-100m" if on_gpu else DEFAULT_PRESET)
     ratio, ratio_bf16, tps = results[last]
+    if on_gpu:
+        print(f"mfu_vs_bf16_peak={ratio_bf16:.4f} tokens_per_s={tps:.0f} preset={last} device=cuda")
+        return
     print(f"speedup_vs_plain={f / p:.2f} ratio_vs_bf16_peak={ratio_bf16:.4f}")
     print(f"ratio_vs_fp32_peak={ratio:.4f} tokens_per_s={tps:.0f} preset={last}")
 
