@@ -186,13 +186,13 @@ def main(argv=None) -> None:
     print(f"{'preset':<8}{'N (non-emb)':>12}{'precision':>10}{'tokens/s':>10}{'GFLOP/s':>9}"
           f"{'fp32 peak':>10}{'vs fp32 peak (range)':>23}{'vs bf16 peak':>13}")
     results = {}
+    n = 8192 if on_gpu else 2048  # GEMM size of the peak measurement
     for name in presets:
         base = ProxyConfig.preset(name, precision=args.precision)
         shape = {k: getattr(base, k) for k in ("d_model", "n_layers", "n_heads", "context_length", "batch_size")}
         fpt = flops_per_token(base.model_config(data.vocab_size))
         rounds = []  # (fp32 peak, bf16 peak, tokens/s), peaks measured right before the run they divide
         for _ in range(args.repeats):
-            n = 8192 if on_gpu else 2048
             peaks = (gemm_gflops(n, device=args.device), gemm_gflops(n, torch.bfloat16, device=args.device))
             res = mixkit_result(data, mix, args.steps, args.precision, args.device, **shape)
             rounds.append((*peaks, res.tokens_per_s))

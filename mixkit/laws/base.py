@@ -60,8 +60,8 @@ def align_columns(est, X):
     return X.set_axis(given, axis=1)[list(names)]
 
 
-def _check_y(y) -> tuple[np.ndarray, list[str] | None]:
-    names = [str(c) for c in y.columns] if isinstance(y, pd.DataFrame) else None
+def as_loss_array(y) -> np.ndarray:
+    """y as a finite float array of shape (n,) or (n, m), with clear errors otherwise."""
     try:
         arr = np.asarray(y, dtype=float)
     except (TypeError, ValueError) as exc:
@@ -70,6 +70,12 @@ def _check_y(y) -> tuple[np.ndarray, list[str] | None]:
         raise ValueError(f"y must be (n,) or (n, m), got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
         raise ValueError("y (losses) contains NaN or infinite values")
+    return arr
+
+
+def _check_y(y) -> tuple[np.ndarray, list[str] | None]:
+    names = [str(c) for c in y.columns] if isinstance(y, pd.DataFrame) else None
+    arr = as_loss_array(y)
     if np.any(arr <= 0):
         raise ValueError("y (losses) must be positive: the laws are fitted on log-loss residuals")
     return arr, names

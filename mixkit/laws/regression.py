@@ -28,7 +28,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .base import ParametricLaw, align_columns, as_2d
+from .base import ParametricLaw, align_columns, as_2d, as_loss_array
 from .fitting import Param
 
 __all__ = ["LinearRegressionLaw", "LightGBMLaw", "LogLinearLaw", "default_min_child_samples"]
@@ -46,18 +46,11 @@ def _check_xy(est, X, y) -> tuple[np.ndarray, np.ndarray]:
     elif hasattr(est, "feature_names_in_"):
         del est.feature_names_in_
     Xa = as_2d(X)
-    try:
-        ya = np.asarray(y, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"y must be numeric losses: {exc}") from None
-    if ya.ndim not in (1, 2):
-        raise ValueError(f"y must be (n,) or (n, m), got shape {ya.shape}")
+    ya = as_loss_array(y)  # unlike the parametric laws, any finite y (no positivity: no log space)
     if Xa.shape[0] != ya.shape[0]:
         raise ValueError(f"X has {Xa.shape[0]} rows but y has {ya.shape[0]}")
     if not np.all(np.isfinite(Xa)):
         raise ValueError("X (mixture weights) contains NaN or infinite values")
-    if not np.all(np.isfinite(ya)):
-        raise ValueError("y (losses) contains NaN or infinite values")
     est.n_features_in_ = int(Xa.shape[1])
     est._y_ndim = ya.ndim
     if isinstance(y, pd.DataFrame):
