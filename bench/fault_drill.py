@@ -30,7 +30,7 @@ REPO = Path(__file__).resolve().parents[1]
 SWEEP = """
 import sys
 from mixkit import mixture, runs, tokens
-from mixkit.proxy.train import ProxyConfig
+from mixkit.proxy import ProxyConfig
 
 if __name__ == "__main__":
     data = tokens.load(sys.argv[1])
@@ -50,7 +50,7 @@ def children(pid: int) -> list[int]:
 
 def planned_ids(token_root: str, n: int, seed: int) -> list[str]:
     from mixkit import mixture, runs, tokens
-    from mixkit.proxy.train import ProxyConfig
+    from mixkit.proxy import ProxyConfig
 
     data = tokens.load(token_root)
     mixes = mixture.dirichlet(data.domains, n=n, prior=data.token_share, rng=seed)

@@ -5,9 +5,9 @@
 Every score comes from predictions of points the law was not fitted on. Protocols (column `protocol`):
 
 - sld/<size> (the 5Mix runs at step 30k, 5 group losses): the paper's 20 train / 6 eval split.
-  Target `overall` = sum_g S_g L_g with S_g the groups' total Pile valid weight (valid_weight.json;
-  the SLD groups are exactly valid-weight means of their Pile subdomains, see
-  tests/test_peer_laws.py). Per-domain laws (explicit mixing law, log-linear, LightGBM, linear)
+  Target `overall` = sum_g S_g L_g with S_g the groups' total Pile valid weight
+  (published.five_mix_group_shares of valid_weight.json; the SLD groups are exactly valid-weight
+  means of their Pile subdomains, see tests/test_peer_laws.py). Per-domain laws (explicit mixing law, log-linear, LightGBM, linear)
   predict the five group losses and are aggregated (LogLinearLaw is left out here: on the simplex it
   is the explicit law's form and predicts the same); the implicit mixing law is fitted on the
   overall loss directly. BiMix (power form, one law per group over its own proportion) cannot
@@ -46,17 +46,14 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
-from mixkit import published
+from mixkit import published, reference
 from mixkit.laws import (BiMixLaw, ChinchillaLaw, ContinualMixingLaw, ImplicitMixingLaw, LightGBMLaw,
                          LinearRegressionLaw, LogLinearLaw, MixingLaw, SizeLaw, StepLaw, compare_laws,
                          critical_proportion, nested_prediction, seed_noise_floor)
-from mixkit.table import pivot_losses
+from mixkit.table import pivot_losses, weight_column
 
 REPO = Path(__file__).resolve().parents[1]
-GROUPS = published.FIVE_MIX_GROUPS
 DOMS = list(published.SLD_DOMAINS)
-CT_BASE_LOSS = 2.8734
-EPOCH_REF = {"E": 1.817, "A": 482.0, "B": 2085.4, "a": 0.3478, "b": 0.3658}
 NOISE = "n/a"
 
 
@@ -84,22 +81,6 @@ def quiet_fit(law, X, y):
     return time.perf_counter() - t0
 
 
-def group_shares(s: dict) -> np.ndarray:
-    return np.array([sum(s[d] for d in GROUPS[g]) for g in DOMS])
-
-
-def grouped_5mix(df: pd.DataFrame, s: dict) -> pd.DataFrame:
-    """22 Pile-valid losses -> the 5 group losses (valid-weight means), same run-table schema."""
-    to_group = {d: g for g, ds in GROUPS.items() for d in ds}
-    df = df[df["domain"].isin(to_group)].assign(group=lambda x: x["domain"].map(to_group),
-                                                 sw=lambda x: x["domain"].map(s))
-    df = df.assign(wl=df["loss"] * df["sw"])
-    keys = [c for c in df.columns if c not in ("domain", "loss", "sw", "wl", "group")]
-    out = df.groupby(keys + ["group"], as_index=False, dropna=False)[["wl", "sw"]].sum()
-    out["loss"] = out["wl"] / out["sw"]
-    return out.drop(columns=["wl", "sw"]).rename(columns={"group": "domain"})
-
-
 def per_domain_laws() -> dict:
     # No LogLinearLaw here: on the simplex exp(c) + exp(t . r) is the explicit mixing law's form
     # (k e^{t.r} = e^{t'.r}) and it gave the same predictions to 4 decimals on sld; it runs on regmix.
@@ -110,35 +91,32 @@ def per_domain_laws() -> dict:
 def bench_sld(rows, peer: Path, S: np.ndarray) -> None:
     table = published.load_sld(peer / "sld" / "all_models_data.json")
     for size in sorted(table["size_label"].unique(), key=published.parse_size):
-        part = table[table["size_label"] == size]
-        split = part.groupby("run_id")["split"].first()
-        W, L = pivot_losses(part, step="last", domains=DOMS)
-        W, L = W[DOMS], L[DOMS]
-        tr, te = split[split == "train"].index, split[split == "eval"].index
-        ds, proto = f"sld/{size}", "paper split 20/6"
-        obs_total = L.loc[te].to_numpy() @ S
+        (W_tr, L_tr), (W_te, L_te) = published.sld_split(table, size)
+        n_tr = len(W_tr)
+        ds, proto = f"sld/{size}", f"paper split {n_tr}/{len(W_te)}"
+        obs_total = L_te.to_numpy() @ S
         for name, law in per_domain_laws().items():
-            fit_s = quiet_fit(law, W.loc[tr], L.loc[tr])
-            pred = np.asarray(law.predict(W.loc[te]))
-            rows.append(row(ds, proto, name, "overall", len(tr), obs_total, pred @ S, fit_s))
+            fit_s = quiet_fit(law, W_tr, L_tr)
+            pred = np.asarray(law.predict(W_te))
+            rows.append(row(ds, proto, name, "overall", n_tr, obs_total, pred @ S, fit_s))
             if name == "mixing_law":
                 mix_pred = pred
         law = ImplicitMixingLaw(n_latent=2, n_starts=8, random_state=0)
-        fit_s = quiet_fit(law, W.loc[tr], L.loc[tr].to_numpy() @ S)
-        rows.append(row(ds, proto, "implicit_mixing(K=2)", "overall", len(tr), obs_total, law.predict(W.loc[te]), fit_s))
+        fit_s = quiet_fit(law, W_tr, L_tr.to_numpy() @ S)
+        rows.append(row(ds, proto, "implicit_mixing(K=2)", "overall", n_tr, obs_total, law.predict(W_te), fit_s))
         # BiMix power form: one law per group over its own proportion; r_g = 0 is outside its domain.
         obs, pb, pm, t_fit = [], [], [], 0.0
         for j, g in enumerate(DOMS):
-            mtr, mte = W.loc[tr, g] > 0, W.loc[te, g] > 0
+            mtr, mte = W_tr[g] > 0, W_te[g] > 0
             law = BiMixLaw(form="power", random_state=0)
-            t_fit += quiet_fit(law, W.loc[tr, [g]][mtr], L.loc[tr, g][mtr])
-            obs.append(L.loc[te, g][mte].to_numpy())
-            pb.append(np.ravel(law.predict(W.loc[te, [g]][mte])))
+            t_fit += quiet_fit(law, W_tr[[g]][mtr], L_tr[g][mtr])
+            obs.append(L_te[g][mte].to_numpy())
+            pb.append(np.ravel(law.predict(W_te[[g]][mte])))
             pm.append(mix_pred[mte.to_numpy(), j])
         obs, pb, pm = map(np.concatenate, (obs, pb, pm))
-        rows.append(row(ds, proto, "bimix(power)", "per-domain, r_g>0", len(tr), obs, pb, t_fit,
+        rows.append(row(ds, proto, "bimix(power)", "per-domain, r_g>0", n_tr, obs, pb, t_fit,
                         "R2/Spearman pooled over groups"))
-        rows.append(row(ds, proto, "mixing_law", "per-domain, r_g>0", len(tr), obs, pm, np.nan, "same pairs as bimix"))
+        rows.append(row(ds, proto, "mixing_law", "per-domain, r_g>0", n_tr, obs, pm, np.nan, "same pairs as bimix"))
 
 
 # --- 5Mix ---------------------------------------------------------------------------------------------
@@ -147,7 +125,7 @@ def bench_5mix_cv(rows, g5: pd.DataFrame, S: np.ndarray, quick: bool) -> None:
     for size in sizes:
         part = g5[(g5["size_label"] == size) & ~g5["holdout"]]
         W, L = pivot_losses(part, step=30000, domains=DOMS)
-        W, L = W[DOMS].rename(columns=lambda c: c.replace("w:", "")), L[DOMS]
+        W, L = W[DOMS], L[DOMS]
         ds, proto = f"mixinglaws/5Mix/{size}", "5-fold CV over 26 mixtures @30k"
         for name, law in per_domain_laws().items():
             t0 = time.perf_counter()
@@ -180,7 +158,6 @@ def bench_5mix_nested(rows, g5: pd.DataFrame, S: np.ndarray, quick: bool) -> Non
         big = g5[(g5["size_label"] == target) & (g5["step"] == step)]
         W, L = pivot_losses(big, step=step, domains=DOMS)
         W, L = W[DOMS], L[DOMS]
-        W.columns = DOMS
         obs = L.to_numpy() @ S
         ds = f"mixinglaws/5Mix/{target}"
         proto = f"cross-scale {'+'.join(small)} -> {target} @{step // 1000}k"
@@ -206,8 +183,8 @@ def bench_bimix_steps(rows, g5: pd.DataFrame, quick: bool, cut: int = 15000) -> 
         ds, proto = f"mixinglaws/5Mix/{size}", f"steps <= {cut // 1000}k -> later"
         obs_b, pred_b, obs_s, pred_s, t_b, t_s, n_tr = [], [], [], [], 0.0, 0.0, 0
         for g in DOMS:
-            d = part[(part["domain"] == g) & (part[f"w:{g}"] > 0)]
-            X = d[["step", f"w:{g}"]].to_numpy(float)
+            d = part[(part["domain"] == g) & (part[weight_column(g)] > 0)]
+            X = d[["step", weight_column(g)]].to_numpy(float)
             y = d["loss"].to_numpy(float)
             early = d["step"].to_numpy() <= cut
             law = BiMixLaw(form="full", random_state=0)
@@ -232,11 +209,9 @@ def bench_bimix_steps(rows, g5: pd.DataFrame, quick: bool, cut: int = 15000) -> 
 
 # --- ct -------------------------------------------------------------------------------------------------
 def bench_ct(rows, peer: Path, s: dict, extra: list) -> None:
+    ref = reference.CONTINUAL
     ct = published.load_mixinglaws(peer / "mixinglaws" / "ct")
-    at = ct[(ct["step"] == 10_000) & ~ct["is_base"] & ct["domain"].isin(s)]
-    pile = at.assign(wl=at["loss"] * at["domain"].map(s)).groupby("run_id").agg(r=("w:pile", "first"), loss=("wl", "sum"))
-    base = ct[ct["is_base"] & ct["domain"].isin(s)]
-    base_loss = float((base["loss"] * base["domain"].map(s)).sum())
+    base_loss, pile = published.continual_pile_losses(ct, s, step=ref.step)
     t0 = time.perf_counter()
     res, preds = compare_laws((pile[["r"]], pile["loss"]), {"continual": ContinualMixingLaw(random_state=0)}, cv="loo",
                               return_predictions=True, progress=False)
@@ -245,15 +220,15 @@ def bench_ct(rows, peer: Path, s: dict, extra: list) -> None:
                  "target": "Pile loss", "n_train": 4, "n_test": int(r["n_test"]), "MAE": r["mae"],
                  "rel_err_%": 100 * r["rel_err"], "R2": r["r2"], "Spearman": r["spearman"],
                  "fit_s": time.perf_counter() - t0, "noise": NOISE, "note": "all folds, total time"})
-    check = np.isclose(pile["r"], 0.28515625)
+    check = np.isclose(pile["r"], ref.check_share)
     law = ContinualMixingLaw(random_state=0)
     fit_s = quiet_fit(law, pile.loc[~check, ["r"]], pile.loc[~check, "loss"])
     obs = pile.loc[check, "loss"].to_numpy()
     pred = np.ravel(law.predict(pile.loc[check, ["r"]]))
     rows.append(row("mixinglaws/ct", "fit r in {1,2,3,4}/8, check r=.285", "continual", "Pile loss", 4, obs, pred, fit_s))
     r_star = critical_proportion(law, base_loss)
-    extra.append(f"ct: pre-CPT Pile loss {base_loss:.4f} (README 2.8734); critical Pile share r* = {r_star:.4f} "
-                 f"(reference ~0.286); check run r=0.28515625: observed {obs[0]:.4f} "
+    extra.append(f"ct: pre-CPT Pile loss {base_loss:.4f} (reference {ref.base_loss}); critical Pile share "
+                 f"r* = {r_star:.4f} (reference ~{ref.critical_share}); check run r={ref.check_share}: observed {obs[0]:.4f} "
                  f"({obs[0] - base_loss:+.4f} vs pre-CPT), predicted {pred[0]:.4f}")
 
 
@@ -277,7 +252,8 @@ def bench_regmix(rows, peer: Path, quick: bool) -> None:
 # --- chinchilla ---------------------------------------------------------------------------------------------
 def bench_chinchilla(rows, peer: Path, extra: list, n_cut: float = 2.5e9) -> None:
     df = published.load_chinchilla(peer / "chinchilla" / "svg_extracted_data.csv")
-    df = df.sort_values("loss").iloc[:-5].reset_index(drop=True)  # Epoch drops the 5 highest losses
+    ref = reference.CHINCHILLA
+    df = df.sort_values("loss").iloc[:-ref.dropped_highest_loss].reset_index(drop=True)  # as Epoch
     X, y = df[["N", "D"]], df["loss"]
     perm = np.random.default_rng(0).permutation(len(df))
     cut = int(0.8 * len(df))
@@ -294,11 +270,11 @@ def bench_chinchilla(rows, peer: Path, extra: list, n_cut: float = 2.5e9) -> Non
                  "target": "loss", "n_train": int((~big).sum()), "n_test": int(r["n_test"]), "MAE": r["mae"],
                  "rel_err_%": 100 * r["rel_err"], "R2": r["r2"], "Spearman": r["spearman"],
                  "fit_s": time.perf_counter() - t0, "noise": NOISE, "note": ""})
-    full = ChinchillaLaw(n_starts=16, random_state=0)
+    full = ChinchillaLaw(n_starts=16, huber_delta=ref.huber_delta, random_state=0)
     quiet_fit(full, X, y)
-    p = full.params_
-    extra.append("chinchilla, all 240 points (Epoch protocol), fitted vs Epoch reference: " + ", ".join(
-        f"{k} {p[k]:.4g} vs {EPOCH_REF[k]:.4g} ({100 * (p[k] / EPOCH_REF[k] - 1):+.1f}%)" for k in EPOCH_REF))
+    p, epoch = full.params_.iloc[0], ref.params
+    extra.append(f"chinchilla, all {len(df)} points (Epoch protocol), fitted vs Epoch reference: " + ", ".join(
+        f"{k} {p[k]:.4g} vs {epoch[k]:.4g} ({100 * (p[k] / epoch[k] - 1):+.1f}%)" for k in epoch))
 
 
 def main(argv=None) -> None:
@@ -313,13 +289,13 @@ def main(argv=None) -> None:
         raise SystemExit(f"peer data not found at {peer}")
     t_start = time.perf_counter()
     s = published.load_valid_weights(peer / "mixinglaws" / "valid_weight.json")
-    S = group_shares(s)
+    S = np.array(list(published.five_mix_group_shares(s).values()))  # in the order of DOMS
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         mix5 = published.load_mixinglaws(peer / "mixinglaws" / "5Mix")
     if len(seed_noise_floor(mix5)):
         raise SystemExit("5Mix now repeats a mixture: report its seed-noise floor instead of n/a")
-    g5 = grouped_5mix(mix5, s)
+    g5 = published.five_mix_group_losses(mix5, s)
     rows: list[dict] = []
     extra: list[str] = []
     timings = {}

@@ -40,9 +40,10 @@ import torch.nn.functional as F
 
 from mixkit.mixture import Mixture
 from mixkit.paths import data_dir
+from mixkit.proxy import ProxyConfig, train_proxy
+from mixkit.proxy.device import resolve_precision
 from mixkit.proxy.model import flops_per_token
-from mixkit.proxy.train import ProxyConfig, resolve_precision, train_proxy
-from mixkit.sampler import MixtureSampler
+from mixkit.proxy.sampler import MixtureSampler
 
 CPU_PRESETS = ("smoke", "tiny", "small", "base")
 DEFAULT_PRESET = "tiny"

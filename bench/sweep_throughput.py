@@ -19,7 +19,7 @@ import time
 
 from mixkit import mixture as mx
 from mixkit.paths import data_dir
-from mixkit.proxy.train import ProxyConfig
+from mixkit.proxy import ProxyConfig
 from mixkit.runs import sweep
 
 

@@ -82,7 +82,7 @@ def _mixtures_from_args(args, data):
 
 def cmd_sweep(args) -> int:
     from mixkit import runs, tokens
-    from mixkit.proxy.train import ProxyConfig
+    from mixkit.proxy import ProxyConfig
 
     if args.tokens:
         data = tokens.load(args.tokens)

@@ -18,7 +18,6 @@ import io
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import sysconfig
@@ -30,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-from tqdm.auto import tqdm
-
-from .paths import atomic_write_text, data_dir as _default_data_dir, sha256_file
+from .paths import atomic_write_text, data_dir as _default_data_dir, sha256_file, staged_dir
+from .progress import progress_bar
 
 # Bump whenever extraction or cleaning changes: a corpus built by another recipe is rebuilt.
 RECIPE_VERSION = "builtin-1"
@@ -137,74 +135,41 @@ def _check_files(root: Path, manifest: dict, full_hash: bool) -> str | None:
 # --------------------------------------------------------------------------- writing a corpus
 
 
-class _Staging:
-    """Collects domain files in a hidden sibling folder and renames it into place only when complete,
-    so an interrupted or failed build never leaves a corpus that looks valid."""
-
-    def __init__(self, final: Path):
-        self.final = final
-        final.parent.mkdir(parents=True, exist_ok=True)
-        # Not mkdtemp: its 0700 mode would outlive the rename and hide the corpus from other users.
-        self.dir = final.parent / f".{final.name}.building-{os.getpid()}-{os.urandom(4).hex()}"
-        self.dir.mkdir()
-        self.domains: dict[str, dict] = {}
-
-    def write_domain(self, domain: str, docs: Iterable[str]) -> dict:
-        if not _DOMAIN_NAME.match(domain):
-            raise ValueError(f"domain name {domain!r} must be letters, digits, '_', '-' or '.' "
-                             "(it becomes a file name and a column name)")
-        if domain in self.domains:
-            raise ValueError(f"domain {domain!r} given twice")
-        path = self.dir / f"{domain}.jsonl"
-        h, n_docs, n_bytes = hashlib.sha256(), 0, 0
-        with open(path, "wb") as fh:
-            for text in docs:
-                # One newline convention and no empty documents, whatever the source.
-                text = text.replace("\r\n", "\n").replace("\r", "\n")
-                if not text.strip():
-                    continue
-                line = (json.dumps({"text": text}, ensure_ascii=False) + "\n").encode("utf-8")
-                fh.write(line)
-                h.update(line)
-                n_docs += 1
-                n_bytes += len(text.encode("utf-8"))
-        if n_docs == 0:
-            raise ValueError(f"domain {domain!r} has no documents (all empty or no supported files)")
-        info = {"file": path.name, "bytes": n_bytes, "documents": n_docs,
-                "file_bytes": path.stat().st_size, "sha256": h.hexdigest()}
-        self.domains[domain] = info
-        return info
-
-    def commit(self, manifest: dict) -> Corpus:
-        manifest = {**manifest, "domains": dict(sorted(self.domains.items()))}
-        manifest_path = atomic_write_text(self.dir / "manifest.json",
-                                          json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-        manifest_path.chmod(0o644)  # the atomic writer's temp file is 0600
-        old = None
-        if self.final.exists():
-            old = self.final.with_name(f".{self.final.name}.old-{os.getpid()}")
-            shutil.rmtree(old, ignore_errors=True)
-            self.final.rename(old)
-        self.dir.rename(self.final)
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-        return Corpus(name=manifest["name"], root=self.final, manifest=manifest)
-
-    def abort(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def _build(final: Path, manifest: dict, domains: Mapping[str, Callable[[], Iterable[str]]],
            progress: bool) -> Corpus:
-    staging = _Staging(final)
-    try:
-        for domain, make_docs in tqdm(domains.items(), desc=f"corpus {final.name}", unit="domain",
-                                      disable=not progress):
-            staging.write_domain(domain, make_docs())
-        return staging.commit(manifest)
-    except BaseException:
-        staging.abort()
-        raise
+    """Write every domain and the manifest into a staging folder that replaces `final` only when
+    complete, so an interrupted or failed build never leaves a corpus that looks valid."""
+    written: dict[str, dict] = {}
+    with staged_dir(final, label="building") as staging:
+        for domain, make_docs in progress_bar(domains.items(), desc=f"corpus {final.name}", unit="domain",
+                                              disable=not progress):
+            written[domain] = _write_domain(staging / f"{domain}.jsonl", domain, make_docs())
+        manifest = {**manifest, "domains": dict(sorted(written.items()))}
+        atomic_write_text(staging / "manifest.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return Corpus(name=manifest["name"], root=final, manifest=manifest)
+
+
+def _write_domain(path: Path, domain: str, docs: Iterable[str]) -> dict:
+    """One domain's documents as JSON lines at `path`; its manifest entry (sizes and sha256)."""
+    if not _DOMAIN_NAME.match(domain):
+        raise ValueError(f"domain name {domain!r} must be letters, digits, '_', '-' or '.' "
+                         "(it becomes a file name and a column name)")
+    h, n_docs, n_bytes = hashlib.sha256(), 0, 0
+    with open(path, "wb") as fh:
+        for text in docs:
+            # One newline convention and no empty documents, whatever the source.
+            text = text.replace("\r\n", "\n").replace("\r", "\n")
+            if not text.strip():
+                continue
+            line = (json.dumps({"text": text}, ensure_ascii=False) + "\n").encode("utf-8")
+            fh.write(line)
+            h.update(line)
+            n_docs += 1
+            n_bytes += len(text.encode("utf-8"))
+    if n_docs == 0:
+        raise ValueError(f"domain {domain!r} has no documents (all empty or no supported files)")
+    return {"file": path.name, "bytes": n_bytes, "documents": n_docs,
+            "file_bytes": path.stat().st_size, "sha256": h.hexdigest()}
 
 
 # --------------------------------------------------------------------------- the built-in corpus
@@ -224,8 +189,8 @@ def builtin(data_dir: str | os.PathLike | None = None, force: bool = False, prog
         return load(final)
     # Fetch and verify everything first: a bad artifact must fail before any text is written.
     downloads = Path(downloads) if downloads is not None else base / "downloads"
-    paths = {s.name: fetch(s, downloads) for s in tqdm(SOURCES, desc="artifacts", unit="file",
-                                                       disable=not progress)}
+    paths = {s.name: fetch(s, downloads) for s in progress_bar(SOURCES, desc="artifacts", unit="file",
+                                                              disable=not progress)}
     stdlib = _stdlib_files()
     domains = {
         "code": lambda: _code_docs(stdlib, progress),
@@ -311,7 +276,7 @@ def _stdlib_files() -> list[Path]:
 
 
 def _code_docs(files: list[Path], progress: bool) -> Iterator[str]:
-    for path in tqdm(files, desc="code", unit="file", disable=not progress, leave=False):
+    for path in progress_bar(files, desc="code", unit="file", disable=not progress, leave=False):
         yield path.read_bytes().decode("utf-8", errors="replace")
 
 
@@ -334,7 +299,7 @@ def _docs_docs(files: list[Path], progress: bool) -> Iterator[str]:
     for key in sorted(topics):
         yield topics[key]
     # One document per module: its docstrings read as that module's manual page.
-    for path in tqdm(files, desc="docs", unit="file", disable=not progress, leave=False):
+    for path in progress_bar(files, desc="docs", unit="file", disable=not progress, leave=False):
         yield "\n\n".join(_docstrings(path.read_bytes().decode("utf-8", errors="replace")))
 
 
@@ -362,12 +327,7 @@ def _reference_docs(gcide: Path, jargon: Path) -> Iterator[str]:
         lines = []
         for name in names:
             for entry in json.loads(zf.read(name)).values():
-                for pos in entry.get("pos", []):
-                    tag = f" ({pos['part_of_speech']})" if pos.get("part_of_speech") else ""
-                    for definition in pos.get("definitions", []):
-                        text = _SPACES.sub(" ", definition.get("text") or "").strip()
-                        if text:
-                            lines.append(f"{entry['entry']}{tag} {text}")
+                lines.extend(_definition_lines(entry))
         yield from _pack(lines)
     with zipfile.ZipFile(jargon) as zf:
         # One document per jargon entry: its senses are a short article, kept with their newlines.
@@ -377,6 +337,16 @@ def _reference_docs(gcide: Path, jargon: Path) -> Iterator[str]:
                 tag = f" ({sense['grammar']})" if sense.get("grammar") else ""
                 senses.append(f"{entry['term']}{tag} {_ANSI.sub('', sense.get('definition') or '').strip()}")
             yield "\n".join(senses)
+
+
+def _definition_lines(entry: dict) -> Iterator[str]:
+    """`word (part of speech) definition`, one line per definition of a dictionary entry."""
+    for pos in entry.get("pos", []):
+        tag = f" ({pos['part_of_speech']})" if pos.get("part_of_speech") else ""
+        for definition in pos.get("definitions", []):
+            text = _SPACES.sub(" ", definition.get("text") or "").strip()
+            if text:
+                yield f"{entry['entry']}{tag} {text}"
 
 
 _KJV_ITALICS = re.compile(r"\[([^\[\]]*)\]")
@@ -419,7 +389,7 @@ def _dialogue_docs(shakespeare: Path, chatterbot: Path) -> Iterator[str]:
 def _math_docs(sympy: Path, progress: bool) -> Iterator[str]:
     with zipfile.ZipFile(sympy) as zf:
         names = sorted(n for n in zf.namelist() if n.endswith(".py") and "/tests/" not in n)
-        for name in tqdm(names, desc="math", unit="file", disable=not progress, leave=False):
+        for name in progress_bar(names, desc="math", unit="file", disable=not progress, leave=False):
             yield "\n\n".join(_docstrings(zf.read(name).decode("utf-8", errors="replace")))
 
 
@@ -476,7 +446,7 @@ def from_folders(path: str | os.PathLike, name: str | None = None,
                 "python_full": sys.version.split()[0],
                 "sources": [{"name": f"folder:{d}", "path": str((path / d).resolve()), "files": len(fs)}
                             for d, fs in files.items()]}
-    domains = {d: (lambda fs=fs: (doc for f in tqdm(fs, desc="files", leave=False, disable=not progress)
+    domains = {d: (lambda fs=fs: (doc for f in progress_bar(fs, desc="files", leave=False, disable=not progress)
                                   for doc in _read_documents(f)))
                for d, fs in files.items()}
     return _build(final, manifest, domains, progress)
@@ -508,38 +478,48 @@ def _read_documents(f: Path) -> Iterator[str]:
     if suffix == ".txt":
         yield _decode(f.read_bytes(), str(f))
     elif suffix == ".jsonl":
-        with open(f, "rb") as fh:
-            for lineno, raw in enumerate(fh, 1):
-                where = f"{f}:{lineno}"
-                if not raw.strip():
-                    continue
-                try:
-                    record = json.loads(_decode(raw, where))
-                except json.JSONDecodeError as e:
-                    raise ValueError(f"{where} is not valid JSON ({e.msg})") from None
-                if not isinstance(record, dict) or not isinstance(record.get("text"), str):
-                    raise ValueError(f"{where} has no string 'text' field")
-                yield record["text"]
+        yield from _jsonl_texts(f)
     else:
-        import pyarrow.parquet as pq
+        yield from _parquet_texts(f)
 
-        try:
-            schema = pq.read_schema(f)
-        except Exception as e:
-            raise ValueError(f"{f} is not a readable parquet file ({e})") from None
-        if "text" not in schema.names:
-            raise ValueError(f"{f} has no 'text' column (columns: {schema.names})")
-        nulls = 0
-        for batch in pq.ParquetFile(f).iter_batches(columns=["text"]):
-            for value in batch.column(0).to_pylist():
-                if value is None:
-                    nulls += 1
-                elif not isinstance(value, str):
-                    raise ValueError(f"{f} column 'text' holds {type(value).__name__}, not strings")
-                else:
-                    yield value
-        if nulls:
-            warnings.warn(f"{f}: skipped {nulls} null texts")
+
+def _jsonl_texts(f: Path) -> Iterator[str]:
+    """The `text` field of every non-blank line of a JSON-lines file."""
+    with open(f, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            where = f"{f}:{lineno}"
+            if not raw.strip():
+                continue
+            try:
+                record = json.loads(_decode(raw, where))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{where} is not valid JSON ({e.msg})") from None
+            if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+                raise ValueError(f"{where} has no string 'text' field")
+            yield record["text"]
+
+
+def _parquet_texts(f: Path) -> Iterator[str]:
+    """The `text` column of a parquet file, batch by batch; null texts are skipped with a warning."""
+    import pyarrow.parquet as pq
+
+    try:
+        schema = pq.read_schema(f)
+    except Exception as e:
+        raise ValueError(f"{f} is not a readable parquet file ({e})") from None
+    if "text" not in schema.names:
+        raise ValueError(f"{f} has no 'text' column (columns: {schema.names})")
+    nulls = 0
+    for batch in pq.ParquetFile(f).iter_batches(columns=["text"]):
+        for value in batch.column(0).to_pylist():
+            if value is None:
+                nulls += 1
+            elif not isinstance(value, str):
+                raise ValueError(f"{f} column 'text' holds {type(value).__name__}, not strings")
+            else:
+                yield value
+    if nulls:
+        warnings.warn(f"{f}: skipped {nulls} null texts")
 
 
 def from_hf(dataset_name: str, split: str = "train", text_field: str = "text",
@@ -552,13 +532,7 @@ def from_hf(dataset_name: str, split: str = "train", text_field: str = "text",
     domain, or a mapping {domain: dataset config name}. `max_documents` caps each domain and
     streams the dataset so a huge one is never downloaded whole. Always rebuilds.
     """
-    if domain_field is not None and not isinstance(domain_field, (str, Mapping)):
-        raise ValueError(f"domain_field must be None, a column name or a {{domain: config}} mapping, "
-                         f"got {type(domain_field).__name__}")
-    if isinstance(domain_field, Mapping) and not domain_field:
-        raise ValueError("domain_field mapping is empty")
-    if max_documents is not None and max_documents < 1:
-        raise ValueError(f"max_documents must be positive, got {max_documents}")
+    _check_hf_arguments(domain_field, max_documents)
     try:
         import datasets
     except ImportError:
@@ -577,32 +551,45 @@ def from_hf(dataset_name: str, split: str = "train", text_field: str = "text",
                 raise ValueError(f"{dataset_name} has no field {text_field!r} (fields: {sorted(row)})")
             yield row
 
-    if isinstance(domain_field, Mapping):
-        domains = {d: (lambda c=c: (r[text_field] for r in rows(c))) for d, c in domain_field.items()}
-    elif isinstance(domain_field, str):
-        # One pass over the data sorts rows into per-domain spill files, then each is a domain.
-        spill = Path(tempfile.mkdtemp(prefix="mixkit-hf-"))
-        handles: dict[str, io.TextIOBase] = {}
-        try:
-            for row in tqdm(rows(), desc=dataset_name, unit="doc", disable=not progress):
-                d = str(row[domain_field])
-                if d not in handles:
-                    handles[d] = open(spill / f"{len(handles)}.jsonl", "w", encoding="utf-8")
-                handles[d].write(json.dumps({"text": row[text_field]}) + "\n")
-        finally:
-            for h in handles.values():
-                h.close()
-        files = {d: Path(h.name) for d, h in handles.items()}
-        domains = {d: (lambda p=p: _read_documents(p)) for d, p in sorted(files.items())}
-    else:
-        domains = {short: lambda: (r[text_field] for r in rows())}
     manifest = {"name": name, "recipe": "hf-1", "python_full": sys.version.split()[0],
                 "sources": [{"name": f"hf:{dataset_name}", "split": split, "text_field": text_field,
                              "domain_field": domain_field if not isinstance(domain_field, Mapping)
                              else dict(domain_field), "max_documents": max_documents}]}
     final = (Path(data_dir) if data_dir is not None else _default_data_dir()) / "corpus" / name
+    if isinstance(domain_field, Mapping):
+        domains = {d: (lambda c=c: (r[text_field] for r in rows(c))) for d, c in domain_field.items()}
+    elif domain_field is None:
+        domains = {short: lambda: (r[text_field] for r in rows())}
+    else:
+        # One pass over the data sorts rows into per-domain spill files, then each is a domain.
+        with tempfile.TemporaryDirectory(prefix="mixkit-hf-") as spill:
+            files = _spill_by_domain(progress_bar(rows(), desc=dataset_name, unit="doc", disable=not progress),
+                                     domain_field, text_field, Path(spill))
+            domains = {d: (lambda p=p: _read_documents(p)) for d, p in sorted(files.items())}
+            return _build(final, manifest, domains, progress)
+    return _build(final, manifest, domains, progress)
+
+
+def _check_hf_arguments(domain_field, max_documents: int | None) -> None:
+    if domain_field is not None and not isinstance(domain_field, (str, Mapping)):
+        raise ValueError(f"domain_field must be None, a column name or a {{domain: config}} mapping, "
+                         f"got {type(domain_field).__name__}")
+    if isinstance(domain_field, Mapping) and not domain_field:
+        raise ValueError("domain_field mapping is empty")
+    if max_documents is not None and max_documents < 1:
+        raise ValueError(f"max_documents must be positive, got {max_documents}")
+
+
+def _spill_by_domain(rows: Iterable[dict], domain_field: str, text_field: str, spill: Path) -> dict[str, Path]:
+    """Write each row's text to the JSON-lines file of its domain (the value of `domain_field`)."""
+    handles: dict[str, io.TextIOBase] = {}
     try:
-        return _build(final, manifest, domains, progress)
+        for row in rows:
+            d = str(row[domain_field])
+            if d not in handles:
+                handles[d] = open(spill / f"{len(handles)}.jsonl", "w", encoding="utf-8")
+            handles[d].write(json.dumps({"text": row[text_field]}) + "\n")
     finally:
-        if isinstance(domain_field, str):
-            shutil.rmtree(spill, ignore_errors=True)
+        for h in handles.values():
+            h.close()
+    return {d: Path(h.name) for d, h in handles.items()}

@@ -1,36 +1,26 @@
 """Choose a mixture with a fitted law: minimise its predicted loss on the simplex.
 
-* :func:`optimize_mixture`: ``method="exact"`` runs multi-start SLSQP on the simplex with per-domain
-  bounds and repetition caps (for smooth laws: mixing laws, log-linear, BiMix);
-  ``method="topk"`` is RegMix's simulation: sample many Dirichlet mixtures around a prior,
-  predict them all, and average the ``top_k`` best (the right tool for piecewise-constant
-  predictors such as LightGBM, whose gradients are zero almost everywhere).
-* :func:`critical_proportion`: the smallest replay share of original data that keeps the
-  original-domain loss at (or within a tolerance of) its pre-continual level.
-* :func:`entropy_mixture`: BiMix's training-free mixtures from per-domain token entropy.
+:func:`optimize_mixture` with ``method="exact"`` runs multi-start SLSQP on the simplex with
+per-domain bounds and repetition caps (for smooth laws: mixing laws, log-linear, BiMix);
+``method="topk"`` is RegMix's simulation: sample many Dirichlet mixtures around a prior (the
+design's sampler, :func:`mixkit.mixture.sample_dirichlet`), predict them all, and average the
+``top_k`` best (the right tool for piecewise-constant predictors such as LightGBM, whose gradients
+are zero almost everywhere).
 """
 
 from __future__ import annotations
 
-import math
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import optimize as sopt
 
-__all__ = [
-    "OptimumResult",
-    "optimize_mixture",
-    "project_to_simplex",
-    "critical_proportion",
-    "entropy_mixture",
-    "domain_entropy",
-    "unigram_entropy",
-    "conditional_entropy",
-]
+from mixkit.mixture import Mixture, sample_dirichlet, tempered_prior
+
+__all__ = ["OptimumResult", "optimize_mixture", "project_to_simplex"]
 
 
 @dataclass(frozen=True)
@@ -64,8 +54,6 @@ class OptimumResult:
 
     def mixture(self, name: str | None = None):
         """The weights as a :class:`mixkit.mixture.Mixture`."""
-        from mixkit.mixture import Mixture
-
         return Mixture(self.weights, domains=self.domains, name=name or f"optimum-{self.method}")
 
 
@@ -188,17 +176,6 @@ def project_to_simplex(v: np.ndarray, lo: np.ndarray | None = None, hi: np.ndarr
     return W if np.ndim(v) == 2 else W[0]
 
 
-def _dirichlet(rng: np.random.Generator, prior: np.ndarray, n: int, strength=(0.1, 5.0), temperature=0.5) -> np.ndarray:
-    """RegMix sampling: Dirichlet(prior^T normalised * s) with s log-uniform in [strength]."""
-    p = np.power(prior, temperature)
-    p = p / p.sum()
-    s = np.exp(rng.uniform(math.log(strength[0]), math.log(strength[1]), size=(n, 1)))
-    alpha = np.maximum(p[None, :] * s, 1e-12)
-    # Gamma draws with tiny shapes underflow to 0; the floor keeps every row normalisable.
-    g = np.maximum(rng.gamma(alpha), 1e-300)
-    return g / g.sum(axis=1, keepdims=True)
-
-
 def _resolve_domains(predictor, domains) -> list[str]:
     if domains is None:
         domains = _predictor_domains(predictor)
@@ -213,6 +190,29 @@ def _resolve_domains(predictor, domains) -> list[str]:
     if len(domains) < 2:
         raise ValueError("a mixture needs at least two domains")
     return domains
+
+
+def _prior_array(prior, domains: list[str]) -> np.ndarray:
+    """The prior as a positive vector summing to one in `domains` order (uniform when None)."""
+    d = len(domains)
+    if prior is None:
+        p = np.full(d, 1.0 / d)
+    elif isinstance(prior, Mapping):
+        missing = [k for k in domains if k not in prior]
+        if missing:
+            raise ValueError(f"prior lacks domain(s) {missing}")
+        p = np.array([float(prior[k]) for k in domains])
+    else:
+        p = np.asarray(prior, dtype=float)
+    if p.shape != (d,) or np.any(p < 0) or not np.all(np.isfinite(p)) or p.sum() <= 0:
+        raise ValueError(f"prior must be {d} non-negative finite numbers, not all zero")
+    # Floored so that every domain can be drawn: the optimum may use a domain the prior lacks.
+    return np.maximum(p / p.sum(), 1e-12)
+
+
+def _sample(gen: np.random.Generator, prior: np.ndarray, n: int, temperature: float) -> np.ndarray:
+    """RegMix's candidates: Dirichlet(s * prior**T / sum(prior**T)), s log-uniform in [0.1, 5]."""
+    return sample_dirichlet(gen, tempered_prior(prior, temperature), n)
 
 
 def optimize_mixture(
@@ -253,22 +253,10 @@ def optimize_mixture(
     Raises ValueError for infeasible constraints or unknown domain names.
     """
     domains = _resolve_domains(predictor, domains)
-    d = len(domains)
     lo, hi = _box(domains, bounds, caps)
     f = _make_objective(predictor, domains, objective)
     gen = np.random.default_rng(rng)
-    if prior is None:
-        p = np.full(d, 1.0 / d)
-    elif isinstance(prior, Mapping):
-        missing = [k for k in domains if k not in prior]
-        if missing:
-            raise ValueError(f"prior lacks domain(s) {missing}")
-        p = np.array([float(prior[k]) for k in domains])
-    else:
-        p = np.asarray(prior, dtype=float)
-    if p.shape != (d,) or np.any(p < 0) or not np.all(np.isfinite(p)) or p.sum() <= 0:
-        raise ValueError(f"prior must be {d} non-negative finite numbers, not all zero")
-    p = np.maximum(p / p.sum(), 1e-12)
+    p = _prior_array(prior, domains)
 
     if method == "exact":
         return _exact(f, domains, lo, hi, p, gen, n_starts, temperature)
@@ -284,7 +272,7 @@ def _exact(f, domains, lo, hi, prior, gen, n_starts, temperature) -> OptimumResu
     center = project_to_simplex(np.full(d, 1.0 / d), lo, hi)
     starts = [center]
     if n_starts > 1:
-        starts += list(project_to_simplex(_dirichlet(gen, prior, n_starts - 1, temperature=temperature), lo, hi))
+        starts += list(project_to_simplex(_sample(gen, prior, n_starts - 1, temperature), lo, hi))
     n_eval = 0
 
     def fun(w):
@@ -317,7 +305,7 @@ def _topk(f, domains, lo, hi, prior, gen, n_samples, top_k, temperature, batch_s
     if n_samples < 1 or top_k < 1:
         raise ValueError(f"n_samples and top_k must be >= 1, got {n_samples}, {top_k}")
     top_k = min(top_k, n_samples)
-    W = _dirichlet(gen, prior, n_samples, temperature=temperature)
+    W = _sample(gen, prior, n_samples, temperature)
     ok = np.all((W >= lo - 1e-12) & (W <= hi + 1e-12), axis=1)
     if ok.sum() < top_k:
         warnings.warn(
@@ -339,218 +327,3 @@ def _topk(f, domains, lo, hi, prior, gen, n_samples, top_k, temperature, batch_s
     return OptimumResult(weights, value, "topk", success=True,
                          message=f"mean of the {top_k} best of {len(W)} sampled mixtures",
                          n_evaluations=len(W) + 1, candidates=cand)
-
-
-# ----------------------------------------------------------------------------------------------
-# continual pretraining: critical replay proportion
-# ----------------------------------------------------------------------------------------------
-
-
-def _scalar_law(predictor) -> Callable[[float], float]:
-    if hasattr(predictor, "predict"):
-        def f(r: float) -> float:
-            try:
-                out = predictor.predict(np.array([[r]], dtype=float))
-            except ValueError:
-                out = predictor.predict(np.array([r], dtype=float))
-            return float(np.asarray(out, dtype=float).ravel()[0])
-        return f
-    if callable(predictor):
-        return lambda r: float(np.asarray(predictor(r), dtype=float).ravel()[0])
-    raise ValueError("predictor must have a .predict method or be a callable f(r) -> loss")
-
-
-def critical_proportion(
-    predictor,
-    reference_loss: float,
-    tolerance: float = 0.0,
-    lo: float = 0.0,
-    hi: float = 1.0,
-    grid: int = 201,
-    xtol: float = 1e-10,
-) -> float:
-    """Smallest replay share r in [lo, hi] whose predicted original-domain loss is at most
-    ``reference_loss + tolerance`` (Ye et al. 2024, continual pretraining).
-
-    ``predictor`` maps the share of original data r to the original-domain loss: a fitted law
-    (``predict([[r]])``) or a callable ``f(r)``. A grid of ``grid`` points finds the first share
-    that qualifies and a root solve (brentq) refines it between that point and the one before,
-    so laws that are monotone (the usual case) and laws that are not both get the smallest share.
-    Raises ValueError when no share in [lo, hi] qualifies.
-    """
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"need finite lo < hi, got lo={lo}, hi={hi}")
-    if tolerance < 0:
-        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
-    f = _scalar_law(predictor)
-    target = float(reference_loss) + float(tolerance)
-    rs = np.linspace(lo, hi, max(int(grid), 2))
-    vals = np.array([f(r) for r in rs])
-    if not np.all(np.isfinite(vals)):
-        raise ValueError("the law gives non-finite losses on [lo, hi]")
-    ok = np.flatnonzero(vals <= target)
-    if len(ok) == 0:
-        raise ValueError(
-            f"no replay share in [{lo}, {hi}] keeps the predicted loss within {target:.6g} "
-            f"(reference {reference_loss:.6g} + tolerance {tolerance:.6g}); the lowest prediction "
-            f"is {vals.min():.6g} at r={rs[int(np.argmin(vals))]:.4g}"
-        )
-    i = int(ok[0])
-    if i == 0:
-        return float(rs[0])
-    return float(sopt.brentq(lambda r: f(r) - target, rs[i - 1], rs[i], xtol=xtol))
-
-
-# ----------------------------------------------------------------------------------------------
-# BiMix: entropy-driven training-free mixtures
-# ----------------------------------------------------------------------------------------------
-
-
-def _entropy_from_counts(counts: np.ndarray) -> float:
-    c = counts[counts > 0].astype(float)
-    if c.size == 0:
-        raise ValueError("cannot compute an entropy from zero counts")
-    p = c / c.sum()
-    return float(-(p * np.log(p)).sum())
-
-
-def unigram_entropy(tokens: np.ndarray) -> float:
-    """Shannon entropy (nats) of the token distribution."""
-    tokens = np.asarray(tokens)
-    if tokens.size == 0:
-        raise ValueError("no tokens")
-    _, counts = np.unique(tokens, return_counts=True)
-    return _entropy_from_counts(counts)
-
-
-def conditional_entropy(tokens: np.ndarray) -> float:
-    """H(next token | previous token) in nats, from the bigram counts of a token sequence.
-
-    ``H(Y | X) = H(X, Y) - H(X)`` with X the first and Y the second token of each adjacent pair.
-    """
-    t = np.asarray(tokens).astype(np.int64).ravel()
-    if t.size < 2:
-        raise ValueError("need at least two tokens for bigram statistics")
-    prev, nxt = t[:-1], t[1:]
-    base = int(t.max()) + 1
-    _, pair_counts = np.unique(prev * base + nxt, return_counts=True)
-    _, prev_counts = np.unique(prev, return_counts=True)
-    return _entropy_from_counts(pair_counts) - _entropy_from_counts(prev_counts)
-
-
-def _bigram_conditional_entropy(counts: np.ndarray) -> float:
-    counts = np.asarray(counts, dtype=float)
-    return _entropy_from_counts(counts.ravel()) - _entropy_from_counts(counts.sum(axis=1))
-
-
-def _sample_tokens(tokens: np.ndarray, max_tokens: int | None, gen: np.random.Generator, n_windows: int = 64) -> np.ndarray:
-    """Up to max_tokens tokens as contiguous windows at random offsets (bigrams stay intact)."""
-    n = len(tokens)
-    if max_tokens is None or n <= max_tokens:
-        return np.asarray(tokens)
-    n_windows = max(1, min(n_windows, max_tokens // 2))
-    w = max_tokens // n_windows
-    starts = np.sort(gen.choice(n - w + 1, size=n_windows, replace=False))
-    # Pairs across window seams are rare (one per window) and only add a little noise.
-    return np.concatenate([np.asarray(tokens[s:s + w]) for s in starts])
-
-
-def domain_entropy(tokens, kind: str = "conditional", max_tokens: int | None = 2_000_000, rng=0) -> float:
-    """Entropy of one domain's tokens (``kind`` "conditional" or "unigram"), on a token budget."""
-    gen = np.random.default_rng(rng)
-    sample = _sample_tokens(np.asarray(tokens), max_tokens, gen)
-    if kind == "conditional":
-        return conditional_entropy(sample)
-    if kind == "unigram":
-        return unigram_entropy(sample)
-    raise ValueError(f"kind must be 'conditional' or 'unigram', got {kind!r}")
-
-
-def entropy_mixture(
-    token_data_or_counts: Any,
-    kind: str = "conditional",
-    normalize: str = "proportional",
-    temperature: float = 1.0,
-    max_tokens: int | None = 2_000_000,
-    domains: Sequence[str] | None = None,
-    rng: int | np.random.Generator | None = 0,
-    return_entropies: bool = False,
-):
-    """Training-free mixture from per-domain token entropy (BiMix, Ge et al. 2024).
-
-    BiMix finds that mixtures derived from domain entropy alone (conditional entropy of the next
-    token given the previous one did best) rival mixtures that need proxy training: a domain
-    whose next token is harder to predict gets more weight, a repetitive one less.
-
-    ``token_data_or_counts`` is one of:
-
-    * a :class:`mixkit.tokens.TokenData` (its uint16 train shards are read);
-    * {domain: 1-D token array};
-    * {domain: 2-D bigram count matrix} (rows: previous token; conditional entropy only);
-    * {domain: precomputed entropy (float)}.
-
-    ``normalize``: "proportional" (``w_i = H_i / sum_j H_j``, default) or "softmax"
-    (``w_i ∝ exp(H_i / temperature)``), the latter sharpens differences; BiMix normalizes the
-    entropies into proportions, and the exact normalization is kept selectable here.
-    Token arrays longer than ``max_tokens`` are sampled as random contiguous windows (seed ``rng``).
-
-    Returns a :class:`mixkit.mixture.Mixture` when that module is available, else a dict
-    {domain: weight}; with ``return_entropies`` a tuple (mixture, {domain: entropy}).
-    """
-    if kind not in ("conditional", "unigram"):
-        raise ValueError(f"kind must be 'conditional' or 'unigram', got {kind!r}")
-    gen = np.random.default_rng(rng)
-    if hasattr(token_data_or_counts, "train") and hasattr(token_data_or_counts, "domains"):
-        source = {d: token_data_or_counts.train[d] for d in token_data_or_counts.domains}
-    elif isinstance(token_data_or_counts, Mapping):
-        source = dict(token_data_or_counts)
-    else:
-        raise ValueError("entropy_mixture needs a TokenData or a {domain: tokens | bigram counts | entropy} mapping")
-    if domains is None:
-        domains = list(source)
-    missing = [d for d in domains if d not in source]
-    if missing:
-        raise ValueError(f"no data for domain(s) {missing}")
-    if len(domains) < 1:
-        raise ValueError("no domains")
-
-    entropies: dict[str, float] = {}
-    for d in domains:
-        v = source[d]
-        if isinstance(v, (int, float, np.floating, np.integer)):
-            h = float(v)
-        else:
-            arr = np.asarray(v) if not isinstance(v, np.ndarray) else v
-            if arr.ndim == 2:
-                if kind != "conditional":
-                    raise ValueError(f"domain {d!r}: a bigram count matrix gives the conditional entropy only")
-                h = _bigram_conditional_entropy(arr)
-            elif arr.ndim == 1:
-                h = domain_entropy(arr, kind=kind, max_tokens=max_tokens, rng=gen)
-            else:
-                raise ValueError(f"domain {d!r}: expected tokens (1-D), bigram counts (2-D) or an entropy, got shape {arr.shape}")
-        if not np.isfinite(h) or h < 0:
-            raise ValueError(f"domain {d!r}: entropy {h} is not a finite non-negative number")
-        entropies[d] = h
-
-    H = np.array([entropies[d] for d in domains])
-    if normalize == "proportional":
-        if H.sum() <= 0:
-            raise ValueError("all domain entropies are zero; cannot normalize them into weights")
-        w = H / H.sum()
-    elif normalize == "softmax":
-        if temperature <= 0:
-            raise ValueError(f"temperature must be > 0, got {temperature}")
-        z = H / temperature
-        w = np.exp(z - z.max())
-        w = w / w.sum()
-    else:
-        raise ValueError(f"normalize must be 'proportional' or 'softmax', got {normalize!r}")
-    weights = {d: float(x) for d, x in zip(domains, w)}
-    try:
-        from mixkit.mixture import Mixture
-
-        result = Mixture(weights, domains=list(domains), name=f"entropy-{kind}")
-    except ImportError:
-        result = weights
-    return (result, entropies) if return_entropies else result

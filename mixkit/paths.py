@@ -1,11 +1,16 @@
-"""Where generated data lives, and writes that never leave a half-written file behind."""
+"""Where generated data lives, and writes that never leave a half-written file or folder behind."""
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 
 def data_dir() -> Path:
@@ -49,6 +54,69 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_ready(obj, nan=None):
+    """`obj` with numpy/pandas values as plain Python, paths as strings and dict keys as strings.
+
+    Non-finite floats become `nan` (default None, so the JSON is strict); pass `nan=float("nan")`
+    to keep them as JSON's non-standard NaN.
+    """
+    if hasattr(obj, "tolist"):  # numpy scalars and arrays, pandas objects
+        obj = obj.tolist()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else nan
+    if isinstance(obj, dict):
+        return {str(k): json_ready(v, nan) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v, nan) for v in obj]
+    if isinstance(obj, Path):
+        return str(obj)
+    return obj
+
+
+def write_json(path: str | os.PathLike, obj, indent: int | None = 1, nan=None, **dumps) -> Path:
+    """`json_ready(obj, nan)` written atomically as JSON."""
+    text = json.dumps(json_ready(obj, nan), indent=indent, allow_nan=nan is not None, **dumps)
+    return atomic_write_text(path, text)
+
+
+@contextmanager
+def staged_dir(final: str | os.PathLike, label: str = "building") -> Iterator[Path]:
+    """Build a folder under a hidden sibling name; it replaces `final` only if the block succeeds.
+
+    An interrupted or failed build never leaves a folder that looks finished: the staging folder is
+    removed on any error (a SIGKILL leaves only a hidden `.<name>.<label>-*` sibling).
+    """
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    # Not mkdtemp: its 0700 mode would outlive the rename and hide the folder from other users.
+    tmp = final.parent / f".{final.name}.{label}-{os.getpid()}-{os.urandom(4).hex()}"
+    tmp.mkdir()
+    try:
+        yield tmp
+        swap_into_place(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def swap_into_place(tmp: Path, final: Path) -> None:
+    """Rename the finished folder `tmp` over `final`; an old `final` is moved aside, then removed."""
+    old = None
+    if final.exists():
+        old = final.parent / f".{final.name}.old-{os.getpid()}-{os.urandom(4).hex()}"
+        os.replace(final, old)
+    try:
+        os.replace(tmp, final)
+    except OSError:
+        # Another process finished the same build in between (the rename target is a non-empty
+        # folder): its result is as good as ours.
+        if not any(final.iterdir()):
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
 
 
 def project_root() -> Path:

@@ -13,7 +13,14 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
-sns.set_theme(style="whitegrid", context="notebook")
+
+def use_theme() -> None:
+    """The kit's figure style (seaborn whitegrid, notebook context) for this process.
+
+    Process-wide matplotlib state, so it is set by an explicit call (`report.notebook_session`
+    makes it for the notebooks), never on import.
+    """
+    sns.set_theme(style="whitegrid", context="notebook")
 
 
 def predicted_vs_observed(
@@ -54,11 +61,16 @@ def loss_vs_proportion(
     hue: str = "domain",
     band: tuple[str, str] | None = None,
     title: str = "loss against proportion",
+    xlabel: str | None = None,
+    reference: tuple[float, str] | None = None,
+    marker: tuple[float, str] | None = None,
 ) -> plt.Figure:
     """Observed losses as points and the fitted law as lines, one colour per domain.
 
     `curve` holds the law evaluated on a dense grid (same x/y/hue columns); `band` names its lower
-    and upper interval columns when a bootstrap band is available.
+    and upper interval columns when a bootstrap band is available. `reference` (loss, label) draws a
+    horizontal line (e.g. the loss to stay within), `marker` (x, label) a vertical one (e.g. a
+    critical proportion).
     """
     fig, ax = plt.subplots(figsize=(6, 4.5))
     groups = sorted(set(points[hue]) | set(curve[hue]))
@@ -73,12 +85,68 @@ def loss_vs_proportion(
         if len(p):
             ax.scatter(p[x], p[y], color=palette[name], s=30, edgecolor="black", linewidth=0.5,
                        label=None if len(c) else name)
-    ax.set_xlabel(x)
+    if reference is not None:
+        ax.axhline(reference[0], color="black", ls="--", lw=1, label=reference[1])
+    if marker is not None:
+        ax.axvline(marker[0], color="grey", ls=":", lw=1, label=marker[1])
+    ax.set_xlabel(xlabel or x)
     ax.set_ylabel(y)
     ax.set_title(title)
     ax.legend(fontsize="small", ncol=2)
     fig.tight_layout()
     return fig
+
+
+def law_curves(
+    shares: Sequence[float] | pd.Series,
+    observed: pd.DataFrame,
+    grid: Sequence[float] | pd.Series,
+    predicted: np.ndarray | pd.DataFrame,
+    title: str = "loss against proportion",
+    xlabel: str | None = None,
+) -> plt.Figure:
+    """A law of one share: observed losses as points, the law's losses on a grid of shares as lines.
+
+    `observed` is runs x targets (one loss column per validation domain) at `shares`; `predicted`
+    is len(grid) x the same targets, the law evaluated at `grid`.
+    """
+    targets = list(observed.columns)
+
+    def long(share, losses):
+        frame = pd.DataFrame(np.asarray(losses, dtype=float), columns=targets).assign(share=np.asarray(share, dtype=float))
+        return frame.melt(id_vars="share", var_name="domain", value_name="loss")
+
+    return loss_vs_proportion(long(shares, observed), long(grid, predicted), x="share", title=title, xlabel=xlabel)
+
+
+def loss_vs_share_by_step(
+    X: pd.DataFrame,
+    y: pd.DataFrame,
+    curve_X: pd.DataFrame,
+    curve_y: np.ndarray | pd.DataFrame,
+    height: float = 3.0,
+) -> plt.Figure:
+    """A law of (step, share): one panel per validation domain, its loss against its own share.
+
+    Points are the observed losses coloured by step, lines the law's slices at the same steps.
+    `X` and `curve_X` hold a "step" column and one share column per domain; `y` holds one loss
+    column per domain and `curve_y` the law's losses at the rows of `curve_X` (same columns).
+    """
+    domains = list(y.columns)
+    points, surface = _share_panels(X, y, domains), _share_panels(curve_X, curve_y, domains)
+    g = sns.relplot(data=points, x="proportion", y="loss", hue="step", col="domain", palette="viridis", height=height,
+                    facet_kws={"sharey": False}, col_wrap=min(4, len(domains)))
+    for ax, d in zip(g.axes.flat, domains):
+        sns.lineplot(data=surface[surface["domain"] == d], x="proportion", y="loss", hue="step", palette="viridis",
+                     ax=ax, legend=False)
+    return g.figure
+
+
+def _share_panels(X: pd.DataFrame, losses, domains: list[str]) -> pd.DataFrame:
+    # Long rows (step, domain, proportion, loss): each domain's loss beside that domain's own share.
+    L = np.asarray(losses, dtype=float)
+    return pd.concat([pd.DataFrame({"step": X["step"].to_numpy(), "domain": d, "proportion": X[d].to_numpy(dtype=float),
+                                    "loss": L[:, j]}) for j, d in enumerate(domains)], ignore_index=True)
 
 
 def law_comparison(scores: pd.DataFrame, metric: str = "mae", by: str = "law", hue: str | None = None,
@@ -107,6 +175,22 @@ def mixture_weights(mixtures: Mapping[str, Mapping[str, float]], title: str = "m
     return fig
 
 
+def design_weights(weights: pd.DataFrame, prior: Mapping[str, float] | None = None, prior_label: str = "prior",
+                   title: str = "mixture design") -> plt.Figure:
+    """The mixtures of a design (rows of `weights`, one column per domain) as jittered points per
+    domain, with the prior's share of each domain as a black bar."""
+    long = weights.melt(var_name="domain", value_name="weight")
+    fig, ax = plt.subplots(figsize=(7, 4))
+    sns.stripplot(data=long, x="domain", y="weight", alpha=0.6, jitter=0.25, ax=ax)
+    if prior is not None:
+        ax.scatter(range(weights.shape[1]), [prior[d] for d in weights.columns], marker="_", s=600, color="black",
+                   label=prior_label)
+        ax.legend(fontsize="small")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
 def loss_curves(curves: pd.DataFrame, x: str = "tokens", y: str = "loss", hue: str = "domain",
                 style: str | None = None, title: str = "validation loss during training",
                 logx: bool = True) -> plt.Figure:
@@ -121,6 +205,21 @@ def loss_curves(curves: pd.DataFrame, x: str = "tokens", y: str = "loss", hue: s
     return fig
 
 
+def curves_by_share(curves: pd.DataFrame, share: str = "r", x: str = "step", y: str = "loss",
+                    title: str = "validation loss during training", reference: tuple[float, str] | None = None) -> plt.Figure:
+    """Loss curves of runs that differ by one share (e.g. the replay share r), one colour per value
+    in increasing order; runs of the same value (seeds) are drawn as their mean and spread.
+    `reference` (loss, label) draws a horizontal line, e.g. the loss before training started."""
+    ordered = curves.sort_values(share, kind="stable")
+    labelled = ordered.assign(**{share: ordered[share].map(f"{share} = {{:g}}".format)})
+    fig = loss_curves(labelled, x=x, y=y, hue=share, title=title, logx=False)
+    if reference is not None:
+        ax = fig.axes[0]
+        ax.axhline(reference[0], color="black", ls="--", lw=1, label=reference[1])
+        ax.legend(fontsize="small", ncol=2)
+    return fig
+
+
 def metric_vs_count(frame: pd.DataFrame, x: str, y: str, hue: str, title: str, logx: bool = True) -> plt.Figure:
     """A held-out metric against the number of runs (or steps), one line per method."""
     fig, ax = plt.subplots(figsize=(6, 4))
@@ -128,6 +227,18 @@ def metric_vs_count(frame: pd.DataFrame, x: str, y: str, hue: str, title: str, l
     if logx:
         ax.set_xscale("log", base=2)
     ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def rank_transfer(losses: pd.DataFrame, x: str = "small", y: str = "large", xlabel: str | None = None,
+                  ylabel: str | None = None, title: str = "rank transfer") -> plt.Figure:
+    """One point per mixture (the index of `losses`): its loss at one proxy (column x) against
+    another (column y), to see whether a ranking carries over from one scale to the other."""
+    fig, ax = plt.subplots(figsize=(6, 5))
+    sns.scatterplot(data=losses.reset_index(names="mixture"), x=x, y=y, hue="mixture", s=60, ax=ax)
+    ax.set(xlabel=xlabel or x, ylabel=ylabel or y, title=title)
+    ax.legend(fontsize="x-small", ncol=2)
     fig.tight_layout()
     return fig
 

@@ -8,8 +8,12 @@ Formats (see each function for the details that the files leave implicit):
 
 * Data Mixing Laws (Ye et al. 2024), github.com/yegcjs/mixinglaws ``data/``:
   :func:`load_mixinglaws` for ``{2Mix,3Mix,5Mix,ct}/<size>.txt``, :func:`load_valid_weights`
-  for ``valid_weight.json``, :func:`load_proportions` for ``5Mix/proportions.txt``.
-* The 5Mix data at step 30k as packaged by github.com/linhaowei1/SLD: :func:`load_sld`.
+  for ``valid_weight.json``, :func:`load_proportions` for ``5Mix/proportions.txt``;
+  :func:`five_mix_group_shares` and :func:`five_mix_group_losses` aggregate the Pile-valid
+  subdomains into the five 5Mix groups, :func:`continual_pile_losses` gives the ``ct`` runs'
+  Pile losses.
+* The 5Mix data at step 30k as packaged by github.com/linhaowei1/SLD: :func:`load_sld`, and
+  :func:`sld_split` for its train/eval split of one model size.
 * RegMix (Liu et al. 2024), github.com/sail-sg/regmix ``data/``: :func:`load_regmix`,
   :func:`regmix_xy`.
 * Epoch AI's Chinchilla replication (``svg_extracted_data.csv``): :func:`load_chinchilla`.
@@ -30,7 +34,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mixkit.table import validate_table, weight_column
+from mixkit.table import pivot_losses, validate_table, weight_column
 
 # Training domains of each mixinglaws folder, in the order of the ratios in the run names.
 # The orders were checked against the data: each ratio lowers the loss of its own domain.
@@ -55,12 +59,35 @@ FIVE_MIX_GROUPS = {
 }
 
 
-def five_mix_group_shares(valid_weights: dict[str, float]) -> dict[str, float]:
-    """Total Pile-valid weight of each 5Mix group (weights from `load_valid_weights`)."""
+def five_mix_group_shares(valid_weights: Mapping[str, float]) -> dict[str, float]:
+    """Total Pile-valid weight of each 5Mix group (weights from `load_valid_weights`), in the order
+    of :data:`SLD_DOMAINS`: the S_g that weight the five group losses into the overall Pile loss."""
+    _check_group_weights(valid_weights)
+    return {g: float(sum(valid_weights[d] for d in ds)) for g, ds in FIVE_MIX_GROUPS.items()}
+
+
+def five_mix_group_losses(table: pd.DataFrame, valid_weights: Mapping[str, float]) -> pd.DataFrame:
+    """A 5Mix run table with its 22 Pile-valid losses replaced by the five group losses.
+
+    Each group's loss is the valid-weight mean of its subdomains' losses (what the SLD file holds);
+    validation domains outside the groups are dropped. Same run-table columns, ``domain`` now
+    naming the group.
+    """
+    _check_group_weights(valid_weights)
+    to_group = {d: g for g, ds in FIVE_MIX_GROUPS.items() for d in ds}
+    df = table[table["domain"].isin(to_group)].assign(group=lambda x: x["domain"].map(to_group),
+                                                      sw=lambda x: x["domain"].map(valid_weights))
+    df = df.assign(wl=df["loss"] * df["sw"])
+    keys = [c for c in df.columns if c not in ("domain", "loss", "sw", "wl", "group")]
+    out = df.groupby(keys + ["group"], as_index=False, dropna=False)[["wl", "sw"]].sum()
+    out["loss"] = out["wl"] / out["sw"]
+    return validate_table(out.drop(columns=["wl", "sw"]).rename(columns={"group": "domain"}))
+
+
+def _check_group_weights(valid_weights: Mapping[str, float]) -> None:
     missing = sorted({d for ds in FIVE_MIX_GROUPS.values() for d in ds} - set(valid_weights))
     if missing:
         raise ValueError(f"valid weights lack the Pile subdomain(s) {missing}")
-    return {g: float(sum(valid_weights[d] for d in ds)) for g, ds in FIVE_MIX_GROUPS.items()}
 
 
 # Run ids above this are the authors' validation/default runs (997/998/999), kept out of fitting.
@@ -119,45 +146,10 @@ def _read_mixinglaws_file(path: Path, variant: str, domains: Sequence[str]) -> p
     for lineno, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
-        fields = line.rstrip("\n").split("\t")
-        if len(fields) != 3:
-            raise ValueError(
-                f"{path}:{lineno}: expected 3 tab-separated fields (ckpt_path, val_file, loss), got {len(fields)}"
-            )
-        ckpt, val_file, loss_text = fields
-        try:
-            loss = float(loss_text)
-        except ValueError:
-            raise ValueError(f"{path}:{lineno}: loss {loss_text!r} is not a number") from None
-        parts = ckpt.rstrip("/").split("/")
-        base = _BASE_RE.match(parts[-1])
-        if base:
-            # ct only: the pretrained model that continual training starts from (pure Pile, step 0).
-            mix_id, ratios, step, is_base = -1, [1.0] + [0.0] * (len(domains) - 1), "0", True
-            run_name = "base"
-        else:
-            if len(parts) < 2:
-                raise ValueError(f"{path}:{lineno}: checkpoint path {ckpt!r} has no run directory")
-            run_name, step = parts[-2], parts[-1]
-            m = _RUN_RE.match(run_name)
-            if not m:
-                raise ValueError(
-                    f"{path}:{lineno}: run directory {run_name!r} does not match "
-                    "'[<size>_][RP_|base2_|ct_]<id>-r1-r2-...'"
-                )
-            mix_id = int(m.group("id"))
-            ratios = [float(r) for r in m.group("ratios").split("-")]
-            is_base = False
-            if step != "last" and not step.isdigit():
-                raise ValueError(f"{path}:{lineno}: step {step!r} is neither a number nor 'last'")
-        if len(ratios) != len(domains):
-            raise ValueError(
-                f"{path}:{lineno}: run {run_name!r} has {len(ratios)} ratios but {variant} has "
-                f"{len(domains)} training domains {list(domains)}"
-            )
-        total = sum(ratios)
-        if not np.isclose(total, 1.0, atol=1e-6):
-            raise ValueError(f"{path}:{lineno}: ratios of run {run_name!r} sum to {total}, not 1")
+        where = f"{path}:{lineno}"
+        ckpt, val_file, loss = _split_line(line, where)
+        run_name, mix_id, ratios, step, is_base = _read_checkpoint(ckpt, len(domains), where)
+        _check_ratios(ratios, domains, variant, run_name, where)
         rows.append(
             {
                 "run_id": f"{variant}/{size_label}/{run_name}",
@@ -174,6 +166,49 @@ def _read_mixinglaws_file(path: Path, variant: str, domains: Sequence[str]) -> p
     if not rows:
         raise ValueError(f"{path} has no data lines")
     return pd.DataFrame(rows)
+
+
+def _split_line(line: str, where: str) -> tuple[str, str, float]:
+    """(ckpt_path, val_file, loss) of one ``ckpt_path<TAB>val_file<TAB>loss`` line."""
+    fields = line.rstrip("\n").split("\t")
+    if len(fields) != 3:
+        raise ValueError(f"{where}: expected 3 tab-separated fields (ckpt_path, val_file, loss), got {len(fields)}")
+    ckpt, val_file, loss_text = fields
+    try:
+        return ckpt, val_file, float(loss_text)
+    except ValueError:
+        raise ValueError(f"{where}: loss {loss_text!r} is not a number") from None
+
+
+def _read_checkpoint(ckpt: str, n_domains: int, where: str) -> tuple[str, int, list[float], str, bool]:
+    """(run name, mix id, ratios, step text, is_base) of one checkpoint path."""
+    parts = ckpt.rstrip("/").split("/")
+    if _BASE_RE.match(parts[-1]):
+        # ct only: the pretrained model that continual training starts from (pure Pile, step 0).
+        return "base", -1, [1.0] + [0.0] * (n_domains - 1), "0", True
+    if len(parts) < 2:
+        raise ValueError(f"{where}: checkpoint path {ckpt!r} has no run directory")
+    run_name, step = parts[-2], parts[-1]
+    m = _RUN_RE.match(run_name)
+    if not m:
+        raise ValueError(
+            f"{where}: run directory {run_name!r} does not match '[<size>_][RP_|base2_|ct_]<id>-r1-r2-...'"
+        )
+    ratios = [float(r) for r in m.group("ratios").split("-")]
+    if step != "last" and not step.isdigit():
+        raise ValueError(f"{where}: step {step!r} is neither a number nor 'last'")
+    return run_name, int(m.group("id")), ratios, step, False
+
+
+def _check_ratios(ratios: list[float], domains: Sequence[str], variant: str, run_name: str, where: str) -> None:
+    if len(ratios) != len(domains):
+        raise ValueError(
+            f"{where}: run {run_name!r} has {len(ratios)} ratios but {variant} has "
+            f"{len(domains)} training domains {list(domains)}"
+        )
+    total = sum(ratios)
+    if not np.isclose(total, 1.0, atol=1e-6):
+        raise ValueError(f"{where}: ratios of run {run_name!r} sum to {total}, not 1")
 
 
 def _resolve_last(df: pd.DataFrame) -> pd.DataFrame:
@@ -245,12 +280,33 @@ def load_mixinglaws(
     if not folder.is_dir():
         raise FileNotFoundError(f"mixinglaws folder not found: {folder}")
     variant = folder.name
-    if domains is None:
-        if variant not in MIXINGLAWS_DOMAINS:
-            raise ValueError(
-                f"unknown mixinglaws folder {variant!r}; pass domains=[...] (known: {sorted(MIXINGLAWS_DOMAINS)})"
-            )
-        domains = MIXINGLAWS_DOMAINS[variant]
+    domains = _mixinglaws_domains(variant, domains)
+    files = _size_files(folder, sizes)
+    df = pd.concat([_read_mixinglaws_file(p, variant, domains) for p in files], ignore_index=True)
+    df = _drop_repeated_lines(_resolve_last(df))
+    df = df.assign(holdout=df["mix_id"] > HOLDOUT_ID)
+    if not include_holdout:
+        df = df[~df["holdout"]]
+    df = df.assign(tokens=np.nan, seed=0, config_hash="", source=f"mixinglaws/{variant}")
+    wcols = [weight_column(d) for d in domains]
+    cols = ["run_id", "model_size", "step", "tokens", "domain", "loss", "seed", "config_hash", *wcols,
+            "size_label", "mix_id", "holdout", "is_base", "source"]
+    df = df[cols].sort_values(["model_size", "run_id", "step", "domain"]).reset_index(drop=True)
+    return validate_table(df)
+
+
+def _mixinglaws_domains(variant: str, domains: Sequence[str] | None) -> Sequence[str]:
+    if domains is not None:
+        return domains
+    if variant not in MIXINGLAWS_DOMAINS:
+        raise ValueError(
+            f"unknown mixinglaws folder {variant!r}; pass domains=[...] (known: {sorted(MIXINGLAWS_DOMAINS)})"
+        )
+    return MIXINGLAWS_DOMAINS[variant]
+
+
+def _size_files(folder: Path, sizes: Sequence[str] | None) -> list[Path]:
+    """The ``<size>.txt`` files of a mixinglaws folder, only `sizes` when given."""
     files = sorted(p for p in folder.glob("*.txt") if _SIZE_RE.match(p.stem))
     if sizes is not None:
         wanted = {str(s) for s in sizes}
@@ -260,9 +316,11 @@ def load_mixinglaws(
         files = [p for p in files if p.stem in wanted]
     if not files:
         raise FileNotFoundError(f"no <size>.txt files (e.g. 70M.txt) in {folder}")
-    df = pd.concat([_read_mixinglaws_file(p, variant, domains) for p in files], ignore_index=True)
+    return files
 
-    df = _resolve_last(df)
+
+def _drop_repeated_lines(df: pd.DataFrame) -> pd.DataFrame:
+    """One line per (run, step, domain): the first; a warning names keys whose repeats disagree."""
     key = ["run_id", "step", "domain"]
     spread = df.groupby(key)["loss"].agg(lambda s: s.max() - s.min())
     conflicting = spread[spread > 1e-9]
@@ -270,22 +328,9 @@ def load_mixinglaws(
         warnings.warn(
             f"{len(conflicting)} (run, step, domain) keys appear with different losses; keeping the "
             f"first line, e.g. {conflicting.index[:3].tolist()}",
-            stacklevel=2,
+            stacklevel=3,
         )
-    df = df.drop_duplicates(key, keep="first")
-
-    df["holdout"] = df["mix_id"] > HOLDOUT_ID
-    if not include_holdout:
-        df = df[~df["holdout"]]
-    df["tokens"] = np.nan
-    df["seed"] = 0
-    df["config_hash"] = ""
-    df["source"] = f"mixinglaws/{variant}"
-    wcols = [weight_column(d) for d in domains]
-    cols = ["run_id", "model_size", "step", "tokens", "domain", "loss", "seed", "config_hash", *wcols,
-            "size_label", "mix_id", "holdout", "is_base", "source"]
-    df = df[cols].sort_values(["model_size", "run_id", "step", "domain"]).reset_index(drop=True)
-    return validate_table(df)
+    return df.drop_duplicates(key, keep="first")
 
 
 def load_valid_weights(path: str | Path) -> dict[str, float]:
@@ -327,6 +372,31 @@ def load_proportions(path: str | Path, domains: Sequence[str] = SLD_DOMAINS) -> 
             raise ValueError(f"{path}:{lineno}: {len(ratios)} ratios for {len(domains)} domains")
         rows.append(ratios)
     return pd.DataFrame(rows, columns=list(domains))
+
+
+def continual_pile_losses(ct: pd.DataFrame, valid_weights: Mapping[str, float],
+                          step: int) -> tuple[float, pd.DataFrame]:
+    """Pile losses of the continual-pretraining release (the table of ``load_mixinglaws(".../ct")``).
+
+    The Pile loss is ``sum_d s_d L_d`` over the Pile-valid subdomains d (s from
+    :func:`load_valid_weights`). Returns the base model's Pile loss before continual pretraining
+    and, for each continual run at `step`, its Pile share ``r`` and Pile ``loss`` (index run_id,
+    sorted by r). Raises ValueError when a run lacks one of the subdomains at that step.
+    """
+    pile = ct[ct["domain"].isin(valid_weights)]
+    pile = pile.assign(weighted=pile["loss"] * pile["domain"].map(valid_weights))
+    base, runs = pile[pile["is_base"]], pile[(pile["step"] == step) & ~pile["is_base"]]
+    if base.empty:
+        raise ValueError("the table has no base model (is_base) rows on the Pile-valid subdomains")
+    if runs.empty:
+        raise ValueError(f"no continual-pretraining run recorded step {step}")
+    counts = pd.concat([base, runs]).groupby("run_id")["domain"].nunique()
+    incomplete = counts.index[counts < len(valid_weights)].tolist()
+    if incomplete:
+        raise ValueError(f"run(s) {incomplete} lack some of the {len(valid_weights)} Pile-valid subdomains")
+    base_loss = float(base["weighted"].sum())
+    losses = runs.groupby("run_id").agg(r=(weight_column("pile"), "first"), loss=("weighted", "sum"))
+    return base_loss, losses.sort_values("r")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -385,6 +455,24 @@ def load_sld(path: str | Path, domains: Sequence[str] = SLD_DOMAINS) -> pd.DataF
     if not rows:
         raise ValueError(f"{path} holds no runs")
     return validate_table(pd.DataFrame(rows))
+
+
+def sld_split(table: pd.DataFrame, size_label: str, domains: Sequence[str] = SLD_DOMAINS
+              ) -> tuple[tuple[pd.DataFrame, pd.DataFrame], tuple[pd.DataFrame, pd.DataFrame]]:
+    """SLD's split of one model size of :func:`load_sld`: ``((W_train, L_train), (W_eval, L_eval))``.
+
+    W holds the mixtures (runs x training groups), L the losses (runs x validation groups), both
+    with columns in the order of `domains` and runs sorted by run_id.
+    """
+    part = table[table["size_label"] == size_label]
+    if part.empty:
+        raise ValueError(f"no SLD runs of size {size_label!r}; sizes: {sorted(table['size_label'].unique())}")
+    domains = list(domains)
+    W, L = pivot_losses(part, step="last", domains=domains)
+    W = W[domains]
+    split = part.groupby("run_id")["split"].first().loc[W.index]
+    train, test = split.index[split == "train"], split.index[split == "eval"]
+    return (W.loc[train], L.loc[train]), (W.loc[test], L.loc[test])
 
 
 # ----------------------------------------------------------------------------------------------

@@ -18,6 +18,9 @@ from typing import Any, Sequence
 
 import yaml
 
+from mixkit import plots
+from mixkit.paths import data_dir as default_data_dir, notebook_dirs, write_json
+
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO / "notebooks"
 PRESET_DIR = NOTEBOOK_DIR / "presets"
@@ -116,26 +119,19 @@ def run_notebook(
     return NotebookOutcome(path.stem, True, seconds, html_path, metrics)
 
 
-def _jsonable(value):
-    # numpy scalars and arrays, pandas objects and paths appear in notebook metrics.
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, Path):
-        return str(value)
-    return value
-
-
 def save_metrics(out_dir: Path | str, metrics: dict[str, Any]) -> Path:
     """Write a notebook's key numbers to out_dir/metrics.json (what tests and the index read)."""
-    from mixkit.paths import atomic_write_text
+    return write_json(Path(out_dir) / "metrics.json", metrics, indent=2, nan=float("nan"), sort_keys=True)
 
-    path = Path(out_dir) / "metrics.json"
-    atomic_write_text(path, json.dumps(_jsonable(metrics), indent=2, sort_keys=True, allow_nan=True))
-    return path
+
+def notebook_session(name: str, out_dir: str = "", data_dir: str = "", runs_dir: str = "") -> tuple[Path, Path, Path]:
+    """Set up a method notebook's kernel and resolve its (out_dir, data_dir, runs_dir) parameters.
+
+    The kernel-wide setting lives here, called once from each notebook's first cell: the kit's
+    figure theme (matplotlib state, so it is never set on import).
+    """
+    plots.use_theme()
+    return notebook_dirs(name, out_dir, data_dir, runs_dir)
 
 
 def _headline(metrics: dict[str, Any], limit: int = 8) -> str:
@@ -186,7 +182,6 @@ def run_report(
     progress: bool = True,
 ) -> list[NotebookOutcome]:
     """Execute every notebook (or those named in `only`) at `preset`; returns one outcome each."""
-    from mixkit.paths import data_dir as default_data_dir
 
     preset_values = load_preset(preset)
     out_root = Path(out) if out is not None else REPO / "reports" / preset

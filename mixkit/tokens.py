@@ -18,17 +18,15 @@ import hashlib
 import heapq
 import json
 import os
-import shutil
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
 import numpy as np
-from tqdm.auto import tqdm
 
-from mixkit.paths import atomic_write_text
+from mixkit.paths import atomic_write_text, staged_dir
+from mixkit.progress import progress_bar
 
 EOT = "<|endoftext|>"
 FORMAT = 1
@@ -149,16 +147,16 @@ def prepare(
     if existing is not None:
         return existing
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-    tmp.mkdir()
-    try:
-        _build(corpus, domains, tmp, settings, progress)
-        _swap_into_place(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    # Built under a hidden sibling name and renamed in whole: a crash leaves no folder that looks
+    # valid, and a concurrent build that finished first is kept.
+    with staged_dir(out_dir, label="tmp") as staging:
+        _build(corpus, domains, staging, settings, progress)
     return load(out_dir)
+
+
+def as_token_data(data: TokenData | str | os.PathLike) -> TokenData:
+    """`data` itself, or the token folder it names opened with `load`."""
+    return load(data) if isinstance(data, (str, os.PathLike)) else data
 
 
 def load(root: str | os.PathLike) -> TokenData:
@@ -274,7 +272,7 @@ def _tokenizer_sample(corpus, domains, cap_bytes: int, seed: int, progress: bool
     kept: dict[str, list[tuple[bytes, str]]] = {}
     totals: dict[str, int] = {}
     salt = f"mixkit-tokenizer-sample:{int(seed)}\0".encode()
-    for d in tqdm(domains, desc="tokenizer sample", disable=not progress):
+    for d in progress_bar(domains, desc="tokenizer sample", disable=not progress):
         heap: list[tuple[int, str, int]] = []  # (-hash, text, bytes): heapq is a min-heap, we evict the max
         held = 0
         total = 0
@@ -315,14 +313,46 @@ def _encode_domain(tok, documents: Iterable[str], domain: str, eot_id: int, out:
                    progress: bool, total_docs: int | None) -> dict:
     """Encode every document (ids + eot), then split whole documents into train and val shards."""
     scratch = out / f"{domain}.all.tmp"
+    with progress_bar(total=total_docs, desc=f"encode {domain}", unit="doc", disable=not progress) as bar:
+        lengths, keys, n_bytes = _encode_documents(tok, documents, eot_id, scratch, bar)
+    if not len(lengths):
+        raise ValueError(f"domain {domain!r} has no documents")
+    total = int(lengths.sum())
+    target = min(int(settings["val_tokens"]), int(settings["max_val_fraction"] * total))
+    val_len = select_val(lengths, keys, target)
+    if target > 0 and val_len.sum() < target // 2:
+        warnings.warn(
+            f"domain {domain!r}: only {int(val_len.sum()):,} validation tokens of the {target:,} wanted",
+            stacklevel=4,
+        )
+    all_tokens = np.memmap(scratch, dtype=DTYPE, mode="r", shape=(total,))
+    n_train, n_val = _write_split(all_tokens, lengths, val_len, out / f"{domain}.train.bin",
+                                  out / f"{domain}.val.bin", eot_id)
+    del all_tokens
+    scratch.unlink()
+    return {
+        "bytes": n_bytes,
+        "documents": len(lengths),
+        "train_tokens": n_train,
+        "val_tokens": n_val,
+        "val_documents": int((val_len > 0).sum()),
+    }
+
+
+def _encode_documents(tok, documents: Iterable[str], eot_id: int, scratch: Path,
+                      bar) -> tuple[np.ndarray, np.ndarray, int]:
+    """Write each non-empty document's ids and an end-of-text token to `scratch`, in batches.
+
+    Returns each document's token count (eot included), its validation-split hash key, and the
+    total text bytes.
+    """
     lengths: list[int] = []
     keys: list[int] = []
     n_bytes = 0
     eot = np.array([eot_id], dtype=DTYPE)
-    with open(scratch, "wb") as fh, tqdm(total=total_docs, desc=f"encode {domain}", unit="doc",
-                                         disable=not progress) as bar:
-        batch: list[str] = []
-        batch_bytes = 0
+    batch: list[str] = []
+    batch_bytes = 0
+    with open(scratch, "wb") as fh:
 
         def flush():
             for enc in tok.encode_batch(batch, add_special_tokens=False):
@@ -346,30 +376,7 @@ def _encode_domain(tok, documents: Iterable[str], domain: str, eot_id: int, out:
                 batch_bytes = 0
         if batch:
             flush()
-    if not lengths:
-        raise ValueError(f"domain {domain!r} has no documents")
-
-    lengths_arr = np.asarray(lengths, dtype=np.int64)
-    total = int(lengths_arr.sum())
-    target = min(int(settings["val_tokens"]), int(settings["max_val_fraction"] * total))
-    val_len = select_val(lengths_arr, np.asarray(keys, dtype=np.uint64), target)
-    if target > 0 and val_len.sum() < target // 2:
-        warnings.warn(
-            f"domain {domain!r}: only {int(val_len.sum()):,} validation tokens of the {target:,} wanted",
-            stacklevel=4,
-        )
-    all_tokens = np.memmap(scratch, dtype=DTYPE, mode="r", shape=(total,))
-    n_train, n_val = _write_split(all_tokens, lengths_arr, val_len, out / f"{domain}.train.bin",
-                                  out / f"{domain}.val.bin", eot_id)
-    del all_tokens
-    scratch.unlink()
-    return {
-        "bytes": n_bytes,
-        "documents": len(lengths),
-        "train_tokens": n_train,
-        "val_tokens": n_val,
-        "val_documents": int((val_len > 0).sum()),
-    }
+    return np.asarray(lengths, dtype=np.int64), np.asarray(keys, dtype=np.uint64), n_bytes
 
 
 def _val_key(raw: bytes) -> int:
@@ -495,23 +502,6 @@ def _load_if_current(out_dir: Path, settings: dict) -> TokenData | None:
         return load(out_dir)
     except (FileNotFoundError, ValueError, KeyError):
         return None
-
-
-def _swap_into_place(tmp: Path, out_dir: Path) -> None:
-    """Rename the finished build over `out_dir`; an old folder is moved aside first, then removed."""
-    old = None
-    if out_dir.exists():
-        old = out_dir.parent / f".{out_dir.name}.old-{uuid.uuid4().hex[:8]}"
-        os.replace(out_dir, old)
-    try:
-        os.replace(tmp, out_dir)
-    except OSError:
-        # Another process finished the same build in between; its result is as good as ours.
-        if not (out_dir / "manifest.json").is_file():
-            raise
-        shutil.rmtree(tmp, ignore_errors=True)
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def iter_documents(data: TokenData, domain: str, split: str = "train") -> Iterator[np.ndarray]:

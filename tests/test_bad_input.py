@@ -382,7 +382,7 @@ def fake_tokens(domains=DOMAINS):
 ])
 def test_sweep_unknown_domains_write_no_run(tmp_path, mixture):
     from mixkit import runs
-    from mixkit.proxy.train import ProxyConfig
+    from mixkit.proxy import ProxyConfig
 
     store = tmp_path / "store"
     (store / "existing").mkdir(parents=True)
@@ -396,7 +396,7 @@ def test_sweep_unknown_domains_write_no_run(tmp_path, mixture):
 
 def test_sweep_unknown_domains_create_no_store(tmp_path):
     from mixkit import runs
-    from mixkit.proxy.train import ProxyConfig
+    from mixkit.proxy import ProxyConfig
 
     store = tmp_path / "new-store"
     with pytest.raises(ValueError, match=r"unknown domain 'web'"):
@@ -406,7 +406,7 @@ def test_sweep_unknown_domains_create_no_store(tmp_path):
 
 def test_sweep_rejects_empty_plan(tmp_path):
     from mixkit import runs
-    from mixkit.proxy.train import ProxyConfig
+    from mixkit.proxy import ProxyConfig
 
     store = tmp_path / "store"
     store.mkdir()

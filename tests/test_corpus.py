@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import sys
 import time
@@ -92,6 +93,18 @@ def test_failed_build_leaves_no_folder(tmp_path):
     with pytest.raises(RuntimeError):
         mc._build(tmp_path / "corpus" / "x", {"name": "x"}, {"a": lambda: ["doc"], "b": broken}, False)
     assert list((tmp_path / "corpus").iterdir()) == []
+
+
+def test_built_corpus_is_readable_by_others(tmp_path):
+    """The staging folder becomes the corpus: it must not keep a private (0700/0600) mode."""
+    old_umask = os.umask(0o022)
+    try:
+        c = mc._build(tmp_path / "corpus" / "x", {"name": "x"}, {"a": lambda: ["doc"]}, False)
+    finally:
+        os.umask(old_umask)
+    for path in (c.root, c.root / "manifest.json", c.root / "a.jsonl"):
+        assert path.stat().st_mode & 0o044 == 0o044, oct(path.stat().st_mode)
+    assert [p.name for p in (tmp_path / "corpus").iterdir()] == ["x"]  # no staging folder left
 
 
 def test_fetch_uses_injected_table(tmp_path):

@@ -12,8 +12,8 @@ from sklearn.exceptions import NotFittedError
 from sklearn.model_selection import cross_val_score
 
 from mixkit.laws import (
-    BiMixLaw, ChinchillaLaw, ContinualMixingLaw, DCPTLaw, FitResult, FitWarning, ImplicitMixingLaw,
-    MixingLaw, Param, SizeLaw, StepLaw, robust_fit,
+    BiMixLaw, ChinchillaLaw, ContinualMixingLaw, DCPTLaw, FitResult, FitWarning, ImplicitMixingLaw, LightGBMLaw,
+    LinearRegressionLaw, LogLinearLaw, MixingLaw, Param, SizeLaw, StepLaw, robust_fit,
 )
 
 
@@ -47,11 +47,11 @@ def test_same_seed_same_numbers_and_finite_difference_path():
     S, y = step_data(seed=3)
     a = StepLaw(n_starts=5, random_state=7).fit(S, y)
     b = StepLaw(n_starts=5, random_state=7).fit(S, y)
-    assert a.params_ == b.params_
+    pd.testing.assert_frame_equal(a.params_, b.params_, check_exact=True)
     # Without a Jacobian the fitter falls back to finite differences and lands on the same optimum.
     specs = StepLaw()._param_specs(S[:, None], y)
     _, res = robust_fit(StepLaw()._log_predict, specs, S[:, None], y, n_starts=5, random_state=7)
-    assert res.params["E"] == pytest.approx(a.params_["E"], rel=1e-3)
+    assert res.params["E"] == pytest.approx(a.params_.iloc[0]["E"], rel=1e-3)
 
 
 @pytest.mark.parametrize(
@@ -187,6 +187,59 @@ def test_multi_output_results_are_named_per_output():
     assert set(law.results_) == {"code", "prose"}
     assert law.predict(X).shape == (15, 2)
     assert "MixingLaw[code] fit" in law.summary()
+
+
+def test_params_is_one_dataframe_for_one_output_or_several():
+    S, y = step_data()
+    law = StepLaw(n_starts=3, random_state=0).fit(S, y)
+    assert isinstance(law.params_, pd.DataFrame)
+    assert list(law.params_.index) == ["y"] and list(law.params_.columns) == ["E", "B", "b"]
+    assert law.params_.iloc[0].to_dict() == law.result_.params
+    assert (law.y_ndim_, law.n_outputs_, law.output_names_) == (1, 1, ["y"])
+    assert law.n_iter_ == law.result_.n_iter >= 1
+    two = StepLaw(n_starts=3, random_state=0).fit(S, np.column_stack([y, 1.1 * y]))
+    assert list(two.params_.index) == ["y0", "y1"] and list(two.params_.columns) == ["E", "B", "b"]
+    assert two.y_ndim_ == 2 and two.predict(S).shape == (len(S), 2)
+    # A one-column y is fitted exactly like the 1-D y; only the output's name and shape differ.
+    column = StepLaw(n_starts=3, random_state=0).fit(S, y[:, None])
+    assert list(column.params_.index) == ["y0"] and column.predict(S).shape == (len(S), 1)
+    np.testing.assert_array_equal(column.params_.to_numpy(), law.params_.to_numpy())
+
+
+def test_every_law_records_inputs_and_outputs_the_same_way():
+    rng = np.random.default_rng(0)
+    X = pd.DataFrame(rng.dirichlet(np.ones(3), 20), columns=["a", "b", "c"])
+    Y = pd.DataFrame({"u": 2 + np.exp(-X["a"]), "v": 3 + np.exp(X["b"] - X["c"])})
+    laws = (MixingLaw(n_starts=2, random_state=0), LogLinearLaw(n_starts=1, random_state=0), LinearRegressionLaw(),
+            LightGBMLaw(n_estimators=20))
+    for law in laws:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FitWarning)
+            law.fit(X, Y)
+            assert list(law.feature_names_in_) == ["a", "b", "c"] and law.n_features_in_ == 3
+            assert (law.n_outputs_, law.output_names_, law.y_ndim_) == (2, ["u", "v"], 2)
+            assert law.predict(X).shape == (20, 2)
+            law.fit(X.to_numpy(), Y["u"].to_numpy())  # a refit on arrays forgets the names
+            assert not hasattr(law, "feature_names_in_")
+            assert (law.n_outputs_, law.output_names_, law.y_ndim_) == (1, ["y"], 1)
+            assert law.predict(X.to_numpy()).shape == (20,)
+        with pytest.raises(ValueError, match="X has 2 features, but .* is expecting 3"):
+            law.predict(X.to_numpy()[:, :2])
+        with pytest.raises(ValueError, match="Reshape your data"):
+            law.predict(X.to_numpy()[0])
+
+
+def test_implicit_mixing_law_starts_follow_random_state():
+    X = np.random.default_rng(0).dirichlet(np.ones(3), 20)
+    y = 2.0 + np.exp(X @ np.array([-1.0, 0.5, 0.2]))
+
+    def starts(seed):
+        return np.array(ImplicitMixingLaw(n_latent=2, random_state=seed)._starts(X, y))
+
+    np.testing.assert_array_equal(starts(1), starts(1))
+    assert not np.array_equal(starts(1), starts(2))
+    fits = [ImplicitMixingLaw(n_latent=2, n_starts=3, random_state=4).fit(X, y) for _ in range(2)]
+    pd.testing.assert_frame_equal(fits[0].params_, fits[1].params_, check_exact=True)
 
 
 @pytest.mark.slow

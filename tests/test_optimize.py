@@ -1,4 +1,4 @@
-"""Mixture optimisation, critical replay share, entropy mixtures."""
+"""Mixture optimisation on the simplex: exact (SLSQP) and top-k simulation, bounds, caps, objectives."""
 
 from __future__ import annotations
 
@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixkit.optimize import (OptimumResult, conditional_entropy, critical_proportion, entropy_mixture,
-                             optimize_mixture, project_to_simplex, unigram_entropy)
+from mixkit.optimize import OptimumResult, optimize_mixture, project_to_simplex
 
 DOMAINS = ["a", "b", "c", "d", "e"]
 TARGET = np.array([0.1, 0.2, 0.3, 0.15, 0.25])
@@ -73,52 +72,3 @@ def test_multi_output_objective_with_law():
 def test_projection():
     P = project_to_simplex(np.array([[3.0, 0.0, 0.0], [0.2, 0.2, 0.2]]), np.zeros(3), np.array([0.5, 1, 1]))
     np.testing.assert_allclose(P, [[0.5, 0.25, 0.25], [1 / 3, 1 / 3, 1 / 3]], atol=1e-12)
-
-
-def test_critical_proportion():
-    law = lambda r: 2.8 + np.exp(-8.0 * r - 3.0)  # noqa: E731 - forgetting falls with replay share
-    ref = 2.8 + np.exp(-3.0 - 8.0 * 0.3)
-    assert critical_proportion(law, ref) == pytest.approx(0.3, abs=1e-8)
-    tol = 0.001
-    r_tol = critical_proportion(law, ref, tolerance=tol)
-    assert r_tol < 0.3 and law(r_tol) == pytest.approx(ref + tol, abs=1e-9)
-    assert critical_proportion(law, 10.0) == 0.0
-    with pytest.raises(ValueError, match="no replay share"):
-        critical_proportion(law, 2.0)
-
-
-def test_critical_proportion_with_estimator():
-    class Law:
-        def predict(self, X):
-            r = np.asarray(X, dtype=float)[:, 0]
-            return 3.0 - r
-
-    assert critical_proportion(Law(), 2.6) == pytest.approx(0.4, abs=1e-8)
-
-
-def test_entropies():
-    assert unigram_entropy(np.array([1, 1, 2, 2])) == pytest.approx(np.log(2))
-    # A deterministic cycle: the next token is known from the previous one.
-    assert conditional_entropy(np.tile(np.arange(7), 100)) == pytest.approx(0.0, abs=1e-12)
-
-
-def test_entropy_mixture():
-    rng = np.random.default_rng(0)
-    data = {
-        "varied": rng.integers(0, 1000, 200_000).astype(np.uint16),
-        "repetitive": np.tile(np.arange(40, dtype=np.uint16), 5000),
-        "middle": rng.integers(0, 50, 200_000).astype(np.uint16),
-    }
-    mix, H = entropy_mixture(data, return_entropies=True)
-    w = mix.weights if hasattr(mix, "weights") else mix
-    assert sum(w.values()) == pytest.approx(1.0)
-    assert w["repetitive"] < w["middle"] < w["varied"]
-    assert H["repetitive"] == pytest.approx(0.0, abs=1e-9)
-    uni = entropy_mixture(data, kind="unigram", max_tokens=50_000)
-    wu = uni.weights if hasattr(uni, "weights") else uni
-    assert sum(wu.values()) == pytest.approx(1.0) and wu["varied"] > wu["middle"]
-    soft = entropy_mixture({"x": 1.0, "y": 2.0}, normalize="softmax")
-    ws = soft.weights if hasattr(soft, "weights") else soft
-    assert ws["y"] == pytest.approx(np.e / (1 + np.e))
-    with pytest.raises(ValueError, match="kind"):
-        entropy_mixture(data, kind="joint")

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from mixkit.mixture import Mixture
 from mixkit.optimize import project_to_simplex
-from mixkit.sampler import MixtureSampler
+from mixkit.proxy.sampler import MixtureSampler
 
 DETERMINISTIC = settings(derandomize=True, deadline=None, max_examples=60, database=None,
                          suppress_health_check=[HealthCheck.too_slow])

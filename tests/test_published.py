@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixkit import published
+from mixkit import published, reference
 from mixkit.table import pivot_losses, training_domains, validate_table
 
 
@@ -61,6 +61,7 @@ def test_mixinglaws_2mix_order(peer_data):
 
 
 def test_mixinglaws_ct(peer_data):
+    ct_ref = reference.CONTINUAL
     df = published.load_mixinglaws(peer_data / "mixinglaws" / "ct")
     assert training_domains(df) == ["pile", "python"]
     base = df[df.is_base]
@@ -69,13 +70,39 @@ def test_mixinglaws_ct(peer_data):
     s = published.load_valid_weights(peer_data / "mixinglaws" / "valid_weight.json")
     assert len(s) == 22 and sum(s.values()) == pytest.approx(1.0)
     pile = base[base.domain.isin(s)]
-    assert sum(s[d] * l for d, l in zip(pile.domain, pile.loss)) == pytest.approx(2.8734, abs=1e-4)
+    assert sum(s[d] * l for d, l in zip(pile.domain, pile.loss)) == pytest.approx(ct_ref.base_loss, abs=1e-4)
     shares = sorted(df.loc[~df.is_base, "w:pile"].unique())
-    assert shares == [0.125, 0.25, 0.28515625, 0.375, 0.5]
+    assert shares == sorted([*ct_ref.fit_shares, ct_ref.check_share])
     # The duplicated check-run line is gone, so its weighted loss stays near the base loss.
-    check = df[(df["w:pile"] == 0.28515625) & (df.step == 10000) & df.domain.isin(s)]
+    check = df[(df["w:pile"] == ct_ref.check_share) & (df.step == ct_ref.step) & df.domain.isin(s)]
     assert len(check) == 22
-    assert abs(sum(s[d] * l for d, l in zip(check.domain, check.loss)) - 2.8734) < 0.0025
+    assert abs(sum(s[d] * l for d, l in zip(check.domain, check.loss)) - ct_ref.base_loss) < 0.0025
+
+
+def test_continual_pile_losses(peer_data):
+    ct_ref = reference.CONTINUAL
+    df = published.load_mixinglaws(peer_data / "mixinglaws" / "ct")
+    s = published.load_valid_weights(peer_data / "mixinglaws" / "valid_weight.json")
+    base_loss, runs = published.continual_pile_losses(df, s, step=ct_ref.step)
+    assert base_loss == pytest.approx(ct_ref.base_loss, abs=1e-4)
+    assert runs["r"].tolist() == sorted([*ct_ref.fit_shares, ct_ref.check_share])
+    # Each run's loss is the valid-weight sum of its 22 Pile-valid losses at that step.
+    at = df[(df.run_id == runs.index[0]) & (df.step == ct_ref.step) & df.domain.isin(s)]
+    assert runs["loss"].iloc[0] == pytest.approx(sum(s[d] * l for d, l in zip(at.domain, at.loss)))
+    with pytest.raises(ValueError, match="step 123"):
+        published.continual_pile_losses(df, s, step=123)
+    one_missing = df.drop(index=at.index[:1])
+    with pytest.raises(ValueError, match="lack some of the 22"):
+        published.continual_pile_losses(one_missing, s, step=ct_ref.step)
+
+
+def test_five_mix_groups(peer_data):
+    s = published.load_valid_weights(peer_data / "mixinglaws" / "valid_weight.json")
+    shares = published.five_mix_group_shares(s)
+    assert list(shares) == list(published.SLD_DOMAINS) and sum(shares.values()) == pytest.approx(1.0)
+    assert shares["symbolic"] == pytest.approx(s["DM_Mathematics"] + s["Github"])
+    with pytest.raises(ValueError, match="Github"):
+        published.five_mix_group_shares({k: v for k, v in s.items() if k != "Github"})
 
 
 def test_sld(peer_data):
@@ -85,6 +112,13 @@ def test_sld(peer_data):
         assert counts[(size, "train")] == 20 and counts[(size, "eval")] == 6
     assert set(df["domain"]) == set(published.SLD_DOMAINS)
     assert len(df) == 4 * 26 * 5
+    (W_train, L_train), (W_eval, L_eval) = published.sld_split(df, "160M")
+    assert (len(W_train), len(W_eval)) == (reference.SLD.n_train, reference.SLD.n_eval)
+    assert list(W_train.columns) == list(L_eval.columns) == list(published.SLD_DOMAINS)
+    assert (W_train.index == L_train.index).all() and not set(W_train.index) & set(W_eval.index)
+    np.testing.assert_allclose(W_eval.sum(axis=1), 1.0, atol=1e-6)
+    with pytest.raises(ValueError, match="no SLD runs of size '1B'"):
+        published.sld_split(df, "1B")
 
 
 @pytest.mark.parametrize("which,split,n", [("1m", "train", 512), ("1m", "test", 256), ("60m", "test", 256)])

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from mixkit import mixture, runs
-from mixkit.proxy.train import ProxyConfig
+from mixkit.proxy import ProxyConfig
 
 ray = pytest.importorskip("ray", reason="Ray is the optional extra mixkit[ray]")
 

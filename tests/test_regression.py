@@ -44,7 +44,8 @@ def test_contract(law):
 def test_loglinear_recovers_parameters():
     X, y = _synthetic(n=60)
     law = LogLinearLaw(random_state=0).fit(X, y)
-    p = law.params_
+    assert list(law.params_.index) == ["y"]
+    p = law.params_.iloc[0]
     assert p["c"] == pytest.approx(C_TRUE, abs=1e-3)
     np.testing.assert_allclose([p[f"t_{d}"] for d in DOMAINS], T_TRUE, atol=1e-3)
     assert law.score(X, y) > 0.9999

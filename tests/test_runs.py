@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from mixkit.mixture import Mixture
-from mixkit.proxy.train import ProxyConfig
+from mixkit.proxy import ProxyConfig
 from mixkit.runs import RunStore, import_runs, load_runs, run_id, store_summary, sweep
 from mixkit.table import validate_table
 
@@ -73,7 +73,7 @@ def test_sweep_store_roundtrip_and_resume(token_data, tmp_path):
 
 
 def test_a_run_failing_mid_way_is_recorded_not_finished(token_data, tmp_path, monkeypatch):
-    from mixkit import sampler
+    from mixkit.proxy import sampler
 
     store = tmp_path / "runs"
     mixes = mixtures(token_data, 2)
@@ -127,7 +127,7 @@ def test_import_runs(token_data, tmp_path):
 SWEEP_SCRIPT = textwrap.dedent("""
     import sys
     from mixkit import tokens
-    from mixkit.proxy.train import ProxyConfig
+    from mixkit.proxy import ProxyConfig
     from mixkit.runs import sweep
     sys.path.insert(0, sys.argv[3])
     from test_runs import FAST, mixtures

@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mixkit.mixture import Mixture
-from mixkit.sampler import MixtureSampler, eval_batches
+from mixkit.proxy.sampler import MixtureSampler, eval_batches
 from mixkit.tokens import TokenData
 
 DOMS = ["a", "b", "c", "d"]

@@ -9,8 +9,10 @@ import torch
 import torch.nn.functional as F
 
 from mixkit.mixture import Mixture
-from mixkit.proxy.model import GPT, GPTConfig, head_cross_entropy
-from mixkit.proxy.train import ProxyConfig, keep_freed_memory_mapped, train_proxy
+from mixkit.proxy.device import keep_freed_memory_mapped
+from mixkit.proxy.head import head_cross_entropy
+from mixkit.proxy.model import GPT, GPTConfig
+from mixkit.proxy import ProxyConfig, train_proxy
 
 
 def test_chunked_head_matches_full_logits_loss_and_gradients():

@@ -7,9 +7,11 @@ import errno
 
 import pytest
 
+import mixkit.paths
+import mixkit.runs.store
 from mixkit import runs
 from mixkit.mixture import Mixture
-from mixkit.proxy.train import ProxyConfig
+from mixkit.proxy import ProxyConfig
 
 FAST = dict(context_length=64, batch_size=16, steps=6, eval_every=3, eval_tokens=512, device="cpu",
             precision="fp32", threads=1)
@@ -53,7 +55,9 @@ def test_full_disk_is_reported_clearly(token_data, tmp_path, monkeypatch):
     def no_space(path, text):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    monkeypatch.setattr(runs, "atomic_write_text", no_space)
+    # Every write of a run's files and of its error record goes through the atomic writer.
+    monkeypatch.setattr(mixkit.runs.store, "atomic_write_text", no_space)
+    monkeypatch.setattr(mixkit.paths, "atomic_write_text", no_space)
     store = tmp_path / "runs"
     with pytest.warns(UserWarning, match="no space left on the device holding"):
         _two_runs(token_data, store)

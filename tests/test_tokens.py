@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import json
+import os
 import pickle
 import unicodedata
 from dataclasses import dataclass
@@ -249,6 +250,17 @@ def test_crash_leaves_nothing_behind(tmp_path, monkeypatch):
         tokens.prepare(corpus, vocab_size=300, progress=False, tokenizer_sample_bytes=10_000)
     tokens_dir = tmp_path / "tokens"
     assert list(tokens_dir.iterdir()) == []
+
+
+def test_token_folder_is_readable_by_others(tmp_path):
+    """The staging folder becomes the token folder: it must not keep a private (0700/0600) mode."""
+    old_umask = os.umask(0o022)
+    try:
+        data = tokens.prepare(_mini(tmp_path), vocab_size=300, progress=False, tokenizer_sample_bytes=10_000)
+    finally:
+        os.umask(old_umask)
+    for path in (data.root, data.root / "manifest.json", data.root / "tokenizer.json", data.root / "code.train.bin"):
+        assert path.stat().st_mode & 0o044 == 0o044, (path.name, oct(path.stat().st_mode))
 
 
 def test_fingerprint_tracks_corpus(tmp_path, mini_data):

@@ -7,7 +7,10 @@ import pytest
 import torch
 
 from mixkit.mixture import Mixture
-from mixkit.proxy.train import PRESETS, ProxyConfig, lr_at, load_checkpoint, train_proxy
+from mixkit.proxy import PRESETS, ProxyConfig, train_proxy
+from mixkit.proxy.checkpoint import load_checkpoint
+from mixkit.proxy.schedule import lr_at
+from mixkit.runs import result_rows
 from mixkit.proxy.model import param_counts
 from mixkit.table import validate_table, weight_columns
 
@@ -86,7 +89,7 @@ def test_loss_falls_and_curve_is_complete(uniform_run, token_data):
 
 
 def test_run_table_rows(uniform_run, token_data):
-    table = validate_table(uniform_run.to_table())
+    table = validate_table(result_rows(uniform_run))
     assert len(table) == 4 * len(token_data.domains)
     assert sorted(weight_columns(table)) == [f"w:{d}" for d in sorted(token_data.domains)]
     assert (table["model_size"] == uniform_run.n_non_embedding).all()

@@ -8,7 +8,7 @@ starts, bootstrap intervals, and a statsmodels-like :class:`FitResult`.
 from .base import ParametricLaw
 from .bimix import BiMixLaw
 from .continual import ContinualMixingLaw, DCPTLaw, critical_proportion
-from .evaluate import compare_laws, seed_noise_floor
+from .evaluate import compare_laws, noise_floor, seed_noise_floor
 from .fitting import FitResult, FitWarning, Param, robust_fit
 from .mixing import ImplicitMixingLaw, MixingLaw
 from .pipeline import NestedPrediction, nested_prediction
@@ -19,5 +19,5 @@ __all__ = [
     "BiMixLaw", "ChinchillaLaw", "ContinualMixingLaw", "DCPTLaw", "FitResult", "FitWarning",
     "ImplicitMixingLaw", "LightGBMLaw", "LinearRegressionLaw", "LogLinearLaw", "MixingLaw",
     "NestedPrediction", "Param", "ParametricLaw", "SizeLaw", "StepLaw", "compare_laws",
-    "critical_proportion", "nested_prediction", "robust_fit", "seed_noise_floor",
+    "critical_proportion", "nested_prediction", "noise_floor", "robust_fit", "seed_noise_floor",
 ]

@@ -15,6 +15,15 @@ A parametric law subclasses :class:`ParametricLaw` and supplies
 ``y`` may be (n,) or (n, m). Laws whose outputs share no parameters (``_separable = True``, e.g. one
 mixing law per validation domain) are fitted column by column with the same specs; the others
 see the whole y.
+
+``params_`` has one shape for every law that has it (the parametric laws, including the RegMix
+log-linear law): a pandas DataFrame with one row per fitted output (index: the output names, "y"
+when y was 1-D or the law fits the whole y at once) and one column per parameter. A single-output
+law's parameters are ``law.params_.iloc[0]`` (a Series) or ``law.result_.params`` (a dict).
+
+Every law, parametric or not (:class:`LossRegressor`), records ``n_features_in_``,
+``feature_names_in_`` (DataFrame X), ``n_outputs_``, ``output_names_`` and ``y_ndim_`` at fit, and
+predicts (n,) after a 1-D y, (n, m) after a 2-D one.
 """
 
 from __future__ import annotations
@@ -25,24 +34,31 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import check_array, check_is_fitted
 
 from .fitting import FitResult, Param, robust_fit
 
 
+def as_float_array(X, name: str = "X") -> np.ndarray:
+    """Float 1-D or 2-D array from an array-like or DataFrame.
+
+    sklearn's check_array gives the standard errors for sparse, complex, empty and NaN/infinite
+    input, so a law fails on those the way every scikit-learn estimator does.
+    """
+    if (isinstance(X, np.ndarray) and X.dtype.kind == "f" and X.ndim in (1, 2) and X.size
+            and np.isfinite(X).all()):
+        # Valid float arrays skip check_array's overhead (5x the cost of predicting one mixture),
+        # which the optimisers pay on every call.
+        return X.astype(np.float64, copy=False)
+    if X is None or np.isscalar(X):
+        raise ValueError(f"{name} must be a 1-D or 2-D array of numbers, got {X!r}")
+    return check_array(X, accept_sparse=False, ensure_2d=False, dtype=np.float64, input_name=name)
+
+
 def as_2d(X, name: str = "X") -> np.ndarray:
-    """Float (n, d) array from a 1-D/2-D array or DataFrame, with a clear error otherwise."""
-    try:
-        arr = np.asarray(X, dtype=float)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{name} must be numeric: {exc}") from None
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be 1-D or 2-D, got shape {arr.shape}")
-    if arr.shape[0] == 0:
-        raise ValueError(f"{name} is empty")
-    return arr
+    """Float (n, d) array from a 1-D/2-D array or DataFrame; a 1-D X is one input column."""
+    arr = as_float_array(X, name)
+    return arr[:, None] if arr.ndim == 1 else arr
 
 
 def align_columns(est, X):
@@ -62,8 +78,13 @@ def align_columns(est, X):
 
 def as_loss_array(y) -> np.ndarray:
     """y as a finite float array of shape (n,) or (n, m), with clear errors otherwise."""
+    if y is None:
+        raise ValueError("this law requires y to be passed, but the target y is None")
     try:
-        arr = np.asarray(y, dtype=float)
+        raw = np.asarray(y)
+        if np.iscomplexobj(raw):
+            raise TypeError("Complex data not supported")
+        arr = raw.astype(float)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"y must be numeric losses: {exc}") from None
     if arr.ndim not in (1, 2):
@@ -73,15 +94,76 @@ def as_loss_array(y) -> np.ndarray:
     return arr
 
 
-def _check_y(y) -> tuple[np.ndarray, list[str] | None]:
-    names = [str(c) for c in y.columns] if isinstance(y, pd.DataFrame) else None
-    arr = as_loss_array(y)
-    if np.any(arr <= 0):
-        raise ValueError("y (losses) must be positive: the laws are fitted on log-loss residuals")
-    return arr, names
+def output_names(y, arr: np.ndarray) -> list[str]:
+    """Names of the outputs: a DataFrame's columns, y0..y{m-1} for another 2-D y, "y" for 1-D y."""
+    if isinstance(y, pd.DataFrame):
+        return [str(c) for c in y.columns]
+    return [f"y{j}" for j in range(arr.shape[1])] if arr.ndim == 2 else ["y"]
 
 
-class ParametricLaw(RegressorMixin, BaseEstimator):
+class LossRegressor(RegressorMixin, BaseEstimator):
+    """What every law records when it is fitted and checks when it predicts, written once.
+
+    ``fit`` (through :meth:`_validate_fit_data`) records ``feature_names_in_`` (DataFrame X only),
+    ``n_features_in_``, ``n_outputs_``, ``output_names_`` (see :func:`output_names`) and
+    ``y_ndim_``, so that ``predict`` returns (n,) after a 1-D y and (n, m) after a 2-D one.
+    ``predict`` (through :meth:`_validate_predict_X`) matches DataFrame columns by name and checks
+    the number of features. Subclasses name the attribute that proves a fit (``_fitted_attr``) and
+    may add input checks (``_check_inputs``) and loss checks (``_check_y``).
+    """
+
+    _fitted_attr: str | None = None  # set last by fit; None: any attribute ending in "_"
+    _multi_output = True  # y may be (n, m)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = self._multi_output
+        return tags
+
+    def _check_inputs(self, X: np.ndarray) -> np.ndarray:
+        """Law-specific checks of a float (n, d) X, at fit and at predict; none by default."""
+        return X
+
+    def _check_y(self, y) -> np.ndarray:
+        return as_loss_array(y)
+
+    def _validate_fit_data(self, X, y) -> tuple[np.ndarray, np.ndarray]:
+        """Checked (X (n, d), y (n,) or (n, m)) arrays; records the fitted shapes and names."""
+        if isinstance(X, pd.DataFrame):
+            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_  # a refit on an array must not keep the old names
+        Xa = as_2d(X)
+        ya = self._check_y(y)  # before the law's input checks: a missing y is the clearer error
+        if Xa.shape[0] != ya.shape[0]:
+            raise ValueError(f"X has {Xa.shape[0]} rows but y has {ya.shape[0]}")
+        Xa = self._check_inputs(Xa)
+        self.n_features_in_ = int(Xa.shape[1])
+        self.y_ndim_ = int(ya.ndim)
+        self.n_outputs_ = 1 if ya.ndim == 1 else int(ya.shape[1])
+        self.output_names_ = output_names(y, ya)
+        return Xa, ya
+
+    def _validate_predict_X(self, X) -> np.ndarray:
+        """X for predict: fitted law, columns matched by name, the fitted number of features."""
+        check_is_fitted(self, self._fitted_attr)
+        arr = as_float_array(align_columns(self, X))
+        name = type(self).__name__
+        if arr.ndim == 1 and self.n_features_in_ > 1:
+            raise ValueError(f"X is 1-D but {name} was fitted on {self.n_features_in_} features. Reshape your "
+                             "data: X.reshape(1, -1) for a single sample")
+        Xa = arr[:, None] if arr.ndim == 1 else arr
+        if Xa.shape[1] != self.n_features_in_:
+            raise ValueError(f"X has {Xa.shape[1]} features, but {name} is expecting {self.n_features_in_} "
+                             "features as input")
+        return self._check_inputs(Xa)
+
+    def _shaped_like_y(self, out: np.ndarray) -> np.ndarray:
+        """(n, m) predictions as (n,) when the law was fitted on a 1-D y."""
+        return out[:, 0] if self.y_ndim_ == 1 else out
+
+
+class ParametricLaw(LossRegressor):
     """Base of the parametric laws: robust multi-start Huber fit in log-loss space (see fitting.py).
 
     Parameters
@@ -89,17 +171,22 @@ class ParametricLaw(RegressorMixin, BaseEstimator):
     n_starts : number of L-BFGS-B runs (half from the best grid points, half random), best kept.
     huber_delta : Huber threshold on log-loss residuals (sum reduction).
     bootstrap : number of case-resample refits for confidence/prediction intervals (0 = none).
-    random_state : seed or Generator for the random starts and the bootstrap.
+    random_state : seed or Generator for every random draw of the fit (random starts, bootstrap,
+        and any law-specific start perturbation); the same seed gives the same numbers.
     bounds : optional {param name: (lower, upper)} overriding the law's defaults (natural scale).
     max_iter : L-BFGS-B iteration cap per start.
 
-    Fitted attributes: ``result_`` (FitResult; for several outputs the combined one with names
-    ``<output>:<param>``), ``results_`` ({output: FitResult}), ``params_`` (dict for one output,
-    DataFrame outputs x params for several), ``n_features_in_``, ``n_outputs_``, ``output_names_``.
+    Fitted attributes: ``params_`` (see the module docstring), ``result_`` (FitResult; for several
+    outputs the combined one with names ``<output>:<param>``), ``results_`` ({output: FitResult}),
+    ``thetas_`` (one natural-scale parameter vector per fitted output), ``n_iter_`` (L-BFGS-B
+    iterations of the best start, summed over outputs) and the shapes recorded by
+    :class:`LossRegressor`.
     """
 
     _separable = True
     _n_inputs: int | None = None  # expected columns of X, None = any
+    _input_rule: str | None = None  # why X must be >= 0 (said in the error); None: any sign
+    _fitted_attr = "result_"
 
     def __init__(self, n_starts: int = 16, huber_delta: float = 1e-3, bootstrap: int = 0,
                  random_state=None, bounds=None, max_iter: int = 2000):
@@ -109,6 +196,16 @@ class ParametricLaw(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.bounds = bounds
         self.max_iter = max_iter
+
+    @property
+    def _multi_output(self) -> bool:
+        return self._separable  # a law fitted on the whole y at once takes one output
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = True  # losses, fitted on log residuals
+        tags.input_tags.positive_only = self._input_rule is not None
+        return tags
 
     # -- hooks -----------------------------------------------------------------------------------
     def _param_specs(self, X: np.ndarray, y: np.ndarray) -> list[Param]:
@@ -132,13 +229,24 @@ class ParametricLaw(RegressorMixin, BaseEstimator):
         """Inputs seen by output j of a separable law (all of X by default)."""
         return X
 
-    def _prepare_X(self, X) -> np.ndarray:
-        arr = as_2d(X)
-        if self._n_inputs is not None and arr.shape[1] != self._n_inputs:
-            raise ValueError(f"{type(self).__name__} expects X with {self._n_inputs} column(s), got {arr.shape[1]}")
+    def _check_outputs(self, X: np.ndarray, Y: np.ndarray) -> None:
+        """Hook for laws that tie outputs to inputs (BiMix: output i is training domain i)."""
+
+    def _check_inputs(self, X: np.ndarray) -> np.ndarray:
+        name = type(self).__name__
+        if self._input_rule is not None and np.any(X < 0):
+            raise ValueError(f"Negative values in data passed to {name}: {self._input_rule}")
+        if self._n_inputs is not None and X.shape[1] != self._n_inputs:
+            raise ValueError(f"{name} expects X with {self._n_inputs} column(s), got n_features={X.shape[1]}")
+        return X
+
+    def _check_y(self, y) -> np.ndarray:
+        arr = as_loss_array(y)
+        if np.any(arr <= 0):
+            raise ValueError("y (losses) must be positive: the laws are fitted on log-loss residuals")
         return arr
 
-    # -- sklearn API -------------------------------------------------------------------------------
+    # -- fitting ---------------------------------------------------------------------------------
     def _specs_with_bounds(self, X, y) -> list[Param]:
         specs = self._param_specs(X, y)
         if self.bounds:
@@ -149,82 +257,65 @@ class ParametricLaw(RegressorMixin, BaseEstimator):
             specs = [Param(p.name, p.grid, p.log, tuple(self.bounds.get(p.name, p.bounds))) for p in specs]
         return specs
 
+    def _fit_problems(self, X: np.ndarray, y: np.ndarray) -> list[tuple[str, np.ndarray, np.ndarray]]:
+        """(output name, X, y) of each separate fit: one per output, or one for the whole y."""
+        if not self._separable:
+            return [("y", X, y)]
+        Y = y[:, None] if y.ndim == 1 else y
+        return [(name, self._output_X(X, j), Y[:, j]) for j, name in enumerate(self.output_names_)]
+
+    def _fit_one(self, X: np.ndarray, y: np.ndarray, rng: np.random.Generator, label: str):
+        """Robust fit of one problem: (canonical theta, its FitResult)."""
+        specs = self._specs_with_bounds(X, y)
+        jac = self._log_jac if self._log_jac is not None else None
+        theta, res = robust_fit(
+            self._log_predict, specs, X, y, log_jac=jac, huber_delta=self.huber_delta,
+            n_starts=self.n_starts, bootstrap=self.bootstrap, random_state=rng,
+            max_iter=self.max_iter, law=label, starts=self._starts(X, y),
+        )
+        theta = self._canonical(theta, X)
+        boot = res.bootstrap_params
+        if boot is not None:
+            boot = np.array([self._canonical(b, X) for b in boot])
+        res = dataclasses.replace(res, params=dict(zip(res.params, map(float, theta))), bootstrap_params=boot)
+        return theta, res
+
     def fit(self, X, y):
         """Fit the law to inputs X and losses y; returns self."""
-        if isinstance(X, pd.DataFrame):
-            self.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-        elif hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_  # a refit on an array must not keep the old names
-        Xa = self._prepare_X(X)
-        ya, ynames = _check_y(y)
-        if Xa.shape[0] != ya.shape[0]:
-            raise ValueError(f"X has {Xa.shape[0]} rows but y has {ya.shape[0]}")
-        self.n_features_in_ = int(Xa.shape[1])
-        self._y_ndim = ya.ndim
-        Y = ya[:, None] if ya.ndim == 1 else ya
-        self.n_outputs_ = int(Y.shape[1])
-        self.output_names_ = ynames or ([f"y{j}" for j in range(Y.shape[1])] if ya.ndim == 2 else ["y"])
+        Xa, ya = self._validate_fit_data(X, y)
+        self._check_outputs(Xa, ya[:, None] if ya.ndim == 1 else ya)
         rng = np.random.default_rng(self.random_state)
         law = type(self).__name__
-        jac = self._log_jac if self._log_jac is not None else None
-        self._check_outputs(Xa, Y)
-        if self._separable:
-            columns = [(name, self._output_X(Xa, j), Y[:, j]) for j, name in enumerate(self.output_names_)]
-        else:
-            columns = [("y", Xa, ya)]
-        thetas, results, specs_all = [], {}, []
-        for name, Xj, yj in columns:
-            specs = self._specs_with_bounds(Xj, yj)
-            theta, res = robust_fit(
-                self._log_predict, specs, Xj, yj, log_jac=jac, huber_delta=self.huber_delta,
-                n_starts=self.n_starts, bootstrap=self.bootstrap, random_state=rng,
-                max_iter=self.max_iter, law=law if len(columns) == 1 else f"{law}[{name}]",
-                starts=self._starts(Xj, yj),
-            )
-            theta = self._canonical(theta, Xj)
-            boot = res.bootstrap_params
-            if boot is not None:
-                boot = np.array([self._canonical(b, Xj) for b in boot])
-            res = dataclasses.replace(res, params=dict(zip(res.params, map(float, theta))), bootstrap_params=boot)
+        problems = self._fit_problems(Xa, ya)
+        thetas, results = [], {}
+        for name, Xj, yj in problems:
+            label = law if len(problems) == 1 else f"{law}[{name}]"
+            theta, results[name] = self._fit_one(Xj, yj, rng, label)
             thetas.append(theta)
-            results[name] = res
-            specs_all.append(specs)
         self.thetas_ = thetas
         self.results_ = results
         self.result_ = next(iter(results.values())) if len(results) == 1 else FitResult.combine(results, law=law)
-        names = [p.name for p in specs_all[0]]
-        if len(results) == 1:
-            self.params_ = dict(self.result_.params)
-        else:
-            self.params_ = pd.DataFrame([r.params for r in results.values()], index=list(results), columns=names)
+        names = list(next(iter(results.values())).params)
+        self.params_ = pd.DataFrame([r.params for r in results.values()], index=list(results), columns=names)
+        self.n_iter_ = self.result_.n_iter
         return self
 
-    def _check_outputs(self, X: np.ndarray, Y: np.ndarray) -> None:
-        """Hook for laws that tie outputs to inputs (BiMix: output i is training domain i)."""
-
-    def _check_X_predict(self, X) -> np.ndarray:
-        check_is_fitted(self, "result_")
-        Xa = self._prepare_X(align_columns(self, X))
-        if Xa.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {Xa.shape[1]} columns; the law was fitted with {self.n_features_in_}")
-        return Xa
-
+    # -- prediction ------------------------------------------------------------------------------
     def _predict_with(self, thetas: Sequence[np.ndarray], Xa: np.ndarray) -> np.ndarray:
         if self._separable:
             cols = [np.exp(self._log_predict(np.asarray(t, dtype=float), self._output_X(Xa, j))) for j, t in enumerate(thetas)]
         else:
             cols = [np.exp(self._log_predict(np.asarray(t, dtype=float), Xa)) for t in thetas]
-        out = np.column_stack(cols)
-        return out[:, 0] if self._y_ndim == 1 else out
+        return self._shaped_like_y(np.column_stack(cols))
 
     def predict(self, X) -> np.ndarray:
         """Predicted losses, (n,) or (n, m) like the y it was fitted on."""
-        Xa = self._check_X_predict(X)
+        Xa = self._validate_predict_X(X)
         return self._predict_with(self.thetas_, Xa)
 
     def predict_interval(self, X, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
         """Percentile-bootstrap (1 - alpha) interval of the predicted mean loss: (lower, upper)."""
-        Xa = self._check_X_predict(X)
+        Xa = self._validate_predict_X(X)
         boots = [r.bootstrap_params for r in self.results_.values()]
         if any(b is None or len(b) == 0 for b in boots):
             raise ValueError("prediction intervals need a bootstrap: refit with bootstrap=<number of resamples>")

@@ -30,6 +30,8 @@ FORMS = ("full", "power")
 class BiMixLaw(ParametricLaw):
     """Per-domain BiMix law; see the module docstring for the forms and their caveat."""
 
+    _input_rule = "BiMix proportions must be in (0, 1] (the law diverges at r_i = 0) and steps positive"
+
     def __init__(self, form: str = "power", n_starts: int = 16, huber_delta: float = 1e-3, bootstrap: int = 0,
                  random_state=None, bounds=None, max_iter: int = 2000):
         self.form = form
@@ -40,9 +42,9 @@ class BiMixLaw(ParametricLaw):
         if self.form not in FORMS:
             raise ValueError(f"unknown BiMix form {self.form!r}; choose one of {FORMS}")
 
-    def _prepare_X(self, X):
+    def _check_inputs(self, X):
         self._check_form()
-        arr = super()._prepare_X(X)
+        arr = super()._check_inputs(X)
         props = arr[:, 1:] if self.form == "full" else arr
         if self.form == "full" and arr.shape[1] < 2:
             raise ValueError("BiMix form='full' needs X = [steps, r_1, ..., r_d] (at least 2 columns)")

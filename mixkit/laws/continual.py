@@ -2,17 +2,19 @@
 
 - ContinualMixingLaw: Ye et al. (2024)'s two-domain mixing law for continual pre-training,
   ``L(r) = c + exp(k r + b)``, r the share of original (pre-training) data in the new mixture.
-- critical_proportion (re-exported from :mod:`mixkit.optimize`): the smallest r whose predicted
-  loss stays at (or within a tolerance of) the pre-continual loss.
+- critical_proportion: the smallest r whose predicted loss stays at (or within a tolerance of) the
+  pre-continual loss; a validation run at that r checks it.
 - DCPTLaw: the D-CPT law of Que et al. (2024),
   ``L(N, D, r) = E + A/N^a + B r^h / D^b + C / (r + eps)^g``.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from typing import Callable
 
-from mixkit.optimize import critical_proportion
+import numpy as np
+from scipy import optimize as sopt
+
 from .base import ParametricLaw
 from .fitting import Param
 
@@ -27,11 +29,12 @@ class ContinualMixingLaw(ParametricLaw):
     """
 
     _n_inputs = 1
+    _input_rule = "the share r of original data must lie in [0, 1]"
 
-    def _prepare_X(self, X):
-        arr = super()._prepare_X(X)
+    def _check_inputs(self, X):
+        arr = super()._check_inputs(X)
         if np.any(arr < -1e-9) or np.any(arr > 1 + 1e-9):
-            raise ValueError("the share r of original data must lie in [0, 1]")
+            raise ValueError(self._input_rule)
         return arr
 
     def _param_specs(self, X, y):
@@ -70,6 +73,7 @@ class DCPTLaw(ParametricLaw):
     """
 
     _n_inputs = 3
+    _input_rule = "model sizes N and tokens D must be positive and the ratio r must lie in [0, 1]"
 
     def __init__(self, eps: float = 0.01, n_starts: int = 24, huber_delta: float = 1e-3, bootstrap: int = 0,
                  random_state=None, bounds=None, max_iter: int = 3000):
@@ -77,10 +81,10 @@ class DCPTLaw(ParametricLaw):
         super().__init__(n_starts=n_starts, huber_delta=huber_delta, bootstrap=bootstrap,
                          random_state=random_state, bounds=bounds, max_iter=max_iter)
 
-    def _prepare_X(self, X):
+    def _check_inputs(self, X):
         if not self.eps > 0:
             raise ValueError(f"eps must be > 0, got {self.eps}")
-        arr = super()._prepare_X(X)
+        arr = super()._check_inputs(X)
         if np.any(arr[:, :2] <= 0):
             raise ValueError("model sizes N and tokens D must be positive")
         if np.any(arr[:, 2] < 0) or np.any(arr[:, 2] > 1 + 1e-9):
@@ -123,3 +127,60 @@ class DCPTLaw(ParametricLaw):
             -tN * np.log(N), -tD * np.log(D), tD * logr, -tR * np.log(r + self.eps),
         ]
         return np.column_stack(cols) / pred[:, None]
+
+
+def _scalar_law(predictor) -> Callable[[float], float]:
+    """The predictor as f(r) -> loss: a fitted law is asked with X of shape (1, 1) first, then (1,)
+    for estimators that only take a 1-D input."""
+    if hasattr(predictor, "predict"):
+        def f(r: float) -> float:
+            try:
+                out = predictor.predict(np.array([[r]], dtype=float))
+            except ValueError:
+                out = predictor.predict(np.array([r], dtype=float))
+            return float(np.asarray(out, dtype=float).ravel()[0])
+        return f
+    if callable(predictor):
+        return lambda r: float(np.asarray(predictor(r), dtype=float).ravel()[0])
+    raise ValueError("predictor must have a .predict method or be a callable f(r) -> loss")
+
+
+def critical_proportion(
+    predictor,
+    reference_loss: float,
+    tolerance: float = 0.0,
+    lo: float = 0.0,
+    hi: float = 1.0,
+    grid: int = 201,
+    xtol: float = 1e-10,
+) -> float:
+    """Smallest replay share r in [lo, hi] whose predicted original-domain loss is at most
+    ``reference_loss + tolerance`` (Ye et al. 2024, continual pretraining).
+
+    ``predictor`` maps the share of original data r to the original-domain loss: a fitted law
+    (``predict([[r]])``) or a callable ``f(r)``. A grid of ``grid`` points finds the first share
+    that qualifies and a root solve (brentq) refines it between that point and the one before,
+    so laws that are monotone (the usual case) and laws that are not both get the smallest share.
+    Raises ValueError when no share in [lo, hi] qualifies.
+    """
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"need finite lo < hi, got lo={lo}, hi={hi}")
+    if tolerance < 0:
+        raise ValueError(f"tolerance must be >= 0, got {tolerance}")
+    f = _scalar_law(predictor)
+    target = float(reference_loss) + float(tolerance)
+    rs = np.linspace(lo, hi, max(int(grid), 2))
+    vals = np.array([f(r) for r in rs])
+    if not np.all(np.isfinite(vals)):
+        raise ValueError("the law gives non-finite losses on [lo, hi]")
+    ok = np.flatnonzero(vals <= target)
+    if len(ok) == 0:
+        raise ValueError(
+            f"no replay share in [{lo}, {hi}] keeps the predicted loss within {target:.6g} "
+            f"(reference {reference_loss:.6g} + tolerance {tolerance:.6g}); the lowest prediction "
+            f"is {vals.min():.6g} at r={rs[int(np.argmin(vals))]:.4g}"
+        )
+    i = int(ok[0])
+    if i == 0:
+        return float(rs[0])
+    return float(sopt.brentq(lambda r: f(r) - target, rs[i - 1], rs[i], xtol=xtol))

@@ -16,7 +16,7 @@ from __future__ import annotations
 import itertools
 import math
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
@@ -189,7 +189,8 @@ def validate_xy(X: np.ndarray, y: np.ndarray, n_params: int) -> None:
     if np.any(y <= 0):
         raise ValueError("y (losses) must be positive: residuals are taken in log space")
     if y.shape[0] < n_params:
-        raise ValueError(f"fewer data points ({y.shape[0]}) than law parameters ({n_params}); cannot fit")
+        raise ValueError(f"fewer data points ({y.shape[0]}) than law parameters ({n_params}); cannot fit "
+                         f"{n_params} parameters to n_samples={y.shape[0]}")
 
 
 class _Objective:
@@ -319,79 +320,34 @@ def _robust_fit(log_predict, params, X, y, *, log_jac, huber_delta, n_starts, gr
     params = list(params)
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float).ravel()
-    validate_xy(X, y, len(params))
-    if n_starts < 1:
-        raise ValueError(f"n_starts must be >= 1, got {n_starts}")
-    if huber_delta <= 0:
-        raise ValueError(f"huber_delta must be > 0, got {huber_delta}")
-    names = [p.name for p in params]
-    if len(set(names)) != len(names):
-        raise ValueError(f"duplicate parameter names {names}")
+    _check_problem(params, X, y, n_starts, huber_delta)
     rng = np.random.default_rng(random_state)
     bounds = [p.opt_bounds() for p in params]
     obj = _Objective(log_predict, log_jac, params, X, np.log(y), huber_delta)
-
-    grid = _grid(params, max_grid, rng)
-    grid = np.array([_clip_to_bounds(g, bounds) for g in grid])
-    scores = np.array([obj.value(g) for g in grid])
-    n_grid = min(len(grid), max(1, int(round(grid_starts * n_starts))))
-    order = np.argsort(scores, kind="stable")
-    extra_starts, starts = starts, [grid[i] for i in order[:n_grid]]
-    lo_r, hi_r = grid.min(axis=0), grid.max(axis=0)
-    span = np.where(hi_r > lo_r, hi_r - lo_r, 1.0)
-    while len(starts) < n_starts:
-        # Random starts cover the grid's box (widened a little) so they can find what the grid missed.
-        z = lo_r - 0.1 * span + rng.random(len(params)) * 1.2 * span
-        starts.append(_clip_to_bounds(z, bounds))
-
-    for theta0 in extra_starts:
-        theta0 = np.asarray(theta0, dtype=float)
-        if theta0.shape != (len(params),) or not np.all(np.isfinite(theta0)):
-            continue
-        if any(p.log and t <= 0 for p, t in zip(params, theta0)):
-            continue
-        starts.append(_clip_to_bounds(np.array([p.to_opt(t) for p, t in zip(params, theta0)]), bounds))
-
+    z_starts, box = _start_points(obj, params, bounds, n_starts, grid_starts, max_grid, rng, starts)
     use_jac = log_jac is not None
-    best, n_conv = None, 0
-    for z0 in starts:
-        if obj.value(z0) >= _INVALID:
-            continue
-        res = _local_fit(obj, z0, bounds, max_iter, use_jac)
-        n_conv += bool(res.success)
-        if best is None or obj.value(res.x) < obj.value(best.x):
-            best = res
-    if best is None:
-        raise ValueError(f"{law or 'law'}: every start gave non-finite predictions; check the inputs' scale")
+    best, n_conv = _best_local_fit(obj, z_starts, bounds, max_iter, use_jac, law)
 
     z_best = best.x
     theta = obj.theta(z_best)
     hit = _at_bounds(z_best, params, bounds)
     success = bool(best.success)
     message = best.message if isinstance(best.message, str) else str(best.message)
+    # stacklevel 5: the line that called law.fit (through robust_fit and ParametricLaw._fit_one).
     if warn and hit:
-        warnings.warn(f"{law or 'law'}: best optimum sits on a bound for {list(hit)}; widen the bounds or check the law", FitWarning, stacklevel=4)
+        warnings.warn(f"{law or 'law'}: best optimum sits on a bound for {list(hit)}; widen the bounds or check the law", FitWarning, stacklevel=5)
     if warn and not success:
-        warnings.warn(f"{law or 'law'}: optimiser did not report convergence ({message})", FitWarning, stacklevel=4)
+        warnings.warn(f"{law or 'law'}: optimiser did not report convergence ({message})", FitWarning, stacklevel=5)
 
     boot = None
     if bootstrap and bootstrap > 0:
-        boot = np.empty((int(bootstrap), len(params)))
-        n = len(y)
-        for b in range(int(bootstrap)):
-            # Multinomial counts as weights is the case bootstrap without copying X.
-            w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(float)
-            bobj = _Objective(log_predict, log_jac, params, X, np.log(y), huber_delta, weight=w)
-            z_rand = _clip_to_bounds(lo_r + rng.random(len(params)) * span, bounds)
-            cand = [_local_fit(bobj, z, bounds, max_iter, use_jac) for z in (z_best, z_rand) if bobj.value(z) < _INVALID]
-            zb = min(cand, key=lambda r: bobj.value(r.x)).x if cand else z_best
-            boot[b] = bobj.theta(zb)
+        boot = _bootstrap(obj, z_best, box, bounds, int(bootstrap), rng, max_iter, use_jac)
 
     result = FitResult(
         params={p.name: float(t) for p, t in zip(params, theta)},
         objective=obj.value(z_best),
         n_obs=int(len(y)),
-        n_starts=len(starts),
+        n_starts=len(z_starts),
         success=success,
         message=message,
         n_iter=int(best.nit),
@@ -402,3 +358,81 @@ def _robust_fit(log_predict, params, X, y, *, log_jac, huber_delta, n_starts, gr
         n_converged=n_conv,
     )
     return theta, result
+
+
+def _check_problem(params: list[Param], X: np.ndarray, y: np.ndarray, n_starts: int, huber_delta: float) -> None:
+    validate_xy(X, y, len(params))
+    if n_starts < 1:
+        raise ValueError(f"n_starts must be >= 1, got {n_starts}")
+    if huber_delta <= 0:
+        raise ValueError(f"huber_delta must be > 0, got {huber_delta}")
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise ValueError(f"duplicate parameter names {names}")
+
+
+def _start_points(obj: _Objective, params, bounds, n_starts: int, grid_starts: float, max_grid: int,
+                  rng: np.random.Generator, extra: Sequence[Sequence[float]]):
+    """Start points in optimiser coordinates: the best grid points, random points, then `extra`.
+
+    Returns (starts, (low corner, span) of the grid's box), the box also seeding the bootstrap.
+    """
+    grid = _grid(params, max_grid, rng)
+    grid = np.array([_clip_to_bounds(g, bounds) for g in grid])
+    scores = np.array([obj.value(g) for g in grid])
+    n_grid = min(len(grid), max(1, int(round(grid_starts * n_starts))))
+    order = np.argsort(scores, kind="stable")
+    starts = [grid[i] for i in order[:n_grid]]
+    lo_r, hi_r = grid.min(axis=0), grid.max(axis=0)
+    span = np.where(hi_r > lo_r, hi_r - lo_r, 1.0)
+    while len(starts) < n_starts:
+        # Random starts cover the grid's box (widened a little) so they can find what the grid missed.
+        z = lo_r - 0.1 * span + rng.random(len(params)) * 1.2 * span
+        starts.append(_clip_to_bounds(z, bounds))
+    return starts + _given_starts(extra, params, bounds), (lo_r, span)
+
+
+def _given_starts(extra: Sequence[Sequence[float]], params, bounds) -> list[np.ndarray]:
+    """Natural-scale start vectors in optimiser coordinates; malformed or out-of-domain ones dropped."""
+    out = []
+    for theta0 in extra:
+        theta0 = np.asarray(theta0, dtype=float)
+        if theta0.shape != (len(params),) or not np.all(np.isfinite(theta0)):
+            continue
+        if any(p.log and t <= 0 for p, t in zip(params, theta0)):
+            continue
+        out.append(_clip_to_bounds(np.array([p.to_opt(t) for p, t in zip(params, theta0)]), bounds))
+    return out
+
+
+def _best_local_fit(obj: _Objective, starts, bounds, max_iter: int, use_jac: bool, law: str):
+    """L-BFGS-B from every start with finite predictions; (lowest-objective result, converged count)."""
+    best, n_conv = None, 0
+    for z0 in starts:
+        if obj.value(z0) >= _INVALID:
+            continue
+        res = _local_fit(obj, z0, bounds, max_iter, use_jac)
+        n_conv += bool(res.success)
+        if best is None or obj.value(res.x) < obj.value(best.x):
+            best = res
+    if best is None:
+        raise ValueError(f"{law or 'law'}: every start gave non-finite predictions; check the inputs' scale")
+    return best, n_conv
+
+
+def _bootstrap(obj: _Objective, z_best, box, bounds, n_boot: int, rng: np.random.Generator, max_iter: int,
+               use_jac: bool) -> np.ndarray:
+    """Case-bootstrap refits (from the best optimum and one random start in the grid's box),
+    (n_boot, p) natural-scale parameters."""
+    lo_r, span = box
+    n, p = len(obj.logy), len(obj.params)
+    boot = np.empty((n_boot, p))
+    for b in range(n_boot):
+        # Multinomial counts as weights is the case bootstrap without copying X.
+        w = rng.multinomial(n, np.full(n, 1.0 / n)).astype(float)
+        bobj = _Objective(obj.log_predict, obj.log_jac, obj.params, obj.X, obj.logy, obj.delta, weight=w)
+        z_rand = _clip_to_bounds(lo_r + rng.random(p) * span, bounds)
+        cand = [_local_fit(bobj, z, bounds, max_iter, use_jac) for z in (z_best, z_rand) if bobj.value(z) < _INVALID]
+        zb = min(cand, key=lambda r: bobj.value(r.x)).x if cand else z_best
+        boot[b] = bobj.theta(zb)
+    return boot

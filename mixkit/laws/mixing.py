@@ -11,10 +11,12 @@ training mixture r (proportions over the training domains).
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+import warnings
+from typing import Mapping
 
 import numpy as np
 from scipy.special import softmax
+from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_is_fitted
 
 from .base import ParametricLaw
@@ -50,8 +52,10 @@ def _linearised_start(X: np.ndarray, y: np.ndarray, c: float) -> np.ndarray | No
 class _ProportionLaw(ParametricLaw):
     """A law whose inputs are mixture proportions (rows on the simplex)."""
 
-    def _prepare_X(self, X):
-        arr = super()._prepare_X(X)
+    _input_rule = "mixture proportions must lie in [0, 1]"
+
+    def _check_inputs(self, X):
+        arr = super()._check_inputs(X)
         _check_proportions(arr)
         return arr
 
@@ -139,8 +143,9 @@ class MixingLaw(_ProportionLaw):
 class ImplicitMixingLaw(_ProportionLaw):
     """Implicit mixing law: ``L(r) = sum_k s_k (c_k + k_k exp(t_k . r))`` over K latent domains.
 
-    X: (n, d) proportions; y: (n,) overall validation losses. The latent proportions s live on the
-    simplex through a softmax of free logits u_1..u_{K-1} (u_0 = 0). Note that s_k only rescales
+    X: (n, d) proportions; y: (n,) overall validation losses (a column (n, 1) is read as (n,), with
+    scikit-learn's DataConversionWarning). The latent proportions s live on the simplex through a
+    softmax of free logits u_1..u_{K-1} (u_0 = 0). Note that s_k only rescales
     c_k and k_k, so s, c and k are identified only up to that trade-off; predictions are not
     affected, and the law is mainly useful for its predictions. As in MixingLaw, proportions that sum
     to one leave a shift of each t_k free; it is fixed at mean(t_k) = 0. Fitted attribute
@@ -159,12 +164,20 @@ class ImplicitMixingLaw(_ProportionLaw):
     def fit(self, X, y):
         if not isinstance(self.n_latent, (int, np.integer)) or self.n_latent < 1:
             raise ValueError(f"n_latent must be a positive integer, got {self.n_latent!r}")
-        if np.ndim(y) != 1:
-            raise ValueError("ImplicitMixingLaw fits the overall loss: y must be 1-D (n,)")
         super().fit(X, y)
         K = self.n_latent
         self.latent_weights_ = softmax(np.concatenate([[0.0], self.thetas_[0][: K - 1]]))
         return self
+
+    def _check_y(self, y):
+        arr = super()._check_y(y)
+        if arr.ndim == 2 and arr.shape[1] == 1:
+            warnings.warn("A column-vector y was passed when a 1d array was expected; ImplicitMixingLaw "
+                          "fits the overall loss, so y is read as (n,)", DataConversionWarning, stacklevel=5)
+            return arr[:, 0]
+        if arr.ndim != 1:
+            raise ValueError("ImplicitMixingLaw fits the overall loss: y must be 1-D (n,)")
+        return arr
 
     def _split(self, theta, d):
         K = self.n_latent
@@ -183,9 +196,10 @@ class ImplicitMixingLaw(_ProportionLaw):
 
     def _starts(self, X, y):
         # One-latent solutions copied to every latent domain, with the exponents spread apart so the
-        # latent domains can specialise.
+        # latent domains can specialise. The spread has its own stream seeded by random_state (not
+        # the fit's generator), so random_state=0 draws what the fixed seed 0 used to draw.
         K, d = self.n_latent, X.shape[1]
-        rng = np.random.default_rng(0)
+        rng = np.random.default_rng(self.random_state)
         out = []
         for f in (0.5, 0.8, 0.95):
             base = _linearised_start(X, y, f * float(np.min(y)))
@@ -230,6 +244,6 @@ class ImplicitMixingLaw(_ProportionLaw):
 
     def latent_losses(self, X) -> np.ndarray:
         """Predicted loss of each latent domain, (n, K)."""
-        Xa = self._check_X_predict(X)
+        Xa = self._validate_predict_X(X)
         s, c, k, t = self._split(self.thetas_[0], Xa.shape[1])
         return c[None, :] + k[None, :] * np.exp(Xa @ t.T)

@@ -24,11 +24,9 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_is_fitted
 
-from .base import ParametricLaw, align_columns, as_2d, as_loss_array
+from .base import LossRegressor, ParametricLaw
 from .fitting import Param
 
 __all__ = ["LinearRegressionLaw", "LightGBMLaw", "LogLinearLaw", "default_min_child_samples"]
@@ -39,39 +37,7 @@ def default_min_child_samples(n_samples: int) -> int:
     return int(min(20, max(2, n_samples // 8)))
 
 
-def _check_xy(est, X, y) -> tuple[np.ndarray, np.ndarray]:
-    """Validated float arrays; records feature/output names and counts on the estimator."""
-    if isinstance(X, pd.DataFrame):
-        est.feature_names_in_ = np.asarray([str(c) for c in X.columns], dtype=object)
-    elif hasattr(est, "feature_names_in_"):
-        del est.feature_names_in_
-    Xa = as_2d(X)
-    ya = as_loss_array(y)  # unlike the parametric laws, any finite y (no positivity: no log space)
-    if Xa.shape[0] != ya.shape[0]:
-        raise ValueError(f"X has {Xa.shape[0]} rows but y has {ya.shape[0]}")
-    if not np.all(np.isfinite(Xa)):
-        raise ValueError("X (mixture weights) contains NaN or infinite values")
-    est.n_features_in_ = int(Xa.shape[1])
-    est._y_ndim = ya.ndim
-    if isinstance(y, pd.DataFrame):
-        est.output_names_ = [str(c) for c in y.columns]
-    elif isinstance(y, pd.Series) and y.name is not None:
-        est.output_names_ = [str(y.name)]
-    else:
-        est.output_names_ = [f"y{j}" for j in range(ya.shape[1])] if ya.ndim == 2 else ["y"]
-    est.n_outputs_ = 1 if ya.ndim == 1 else int(ya.shape[1])
-    return Xa, ya
-
-
-def _check_X_predict(est, X, attr: str) -> np.ndarray:
-    check_is_fitted(est, attr)
-    Xa = as_2d(align_columns(est, X))
-    if Xa.shape[1] != est.n_features_in_:
-        raise ValueError(f"X has {Xa.shape[1]} columns; the law was fitted with {est.n_features_in_}")
-    return Xa
-
-
-class LinearRegressionLaw(RegressorMixin, BaseEstimator):
+class LinearRegressionLaw(LossRegressor):
     """Ordinary least squares ``L = b + w . r`` on the mixture weights.
 
     With weights on the simplex the intercept and the weights are not identified separately
@@ -80,11 +46,13 @@ class LinearRegressionLaw(RegressorMixin, BaseEstimator):
     Fitted: ``coef_`` (d,) or (m, d), ``intercept_`` float or (m,).
     """
 
+    _fitted_attr = "coef_"
+
     def __init__(self, fit_intercept: bool = True):
         self.fit_intercept = fit_intercept
 
     def fit(self, X, y):
-        Xa, ya = _check_xy(self, X, y)
+        Xa, ya = self._validate_fit_data(X, y)  # any finite y: no log space, no positivity
         Y = ya[:, None] if ya.ndim == 1 else ya
         design = np.column_stack([np.ones(len(Xa)), Xa]) if self.fit_intercept else Xa
         beta, *_ = np.linalg.lstsq(design, Y, rcond=None)
@@ -97,11 +65,11 @@ class LinearRegressionLaw(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X) -> np.ndarray:
-        Xa = _check_X_predict(self, X, "coef_")
+        Xa = self._validate_predict_X(X)
         return Xa @ np.asarray(self.coef_).T + self.intercept_
 
 
-class LightGBMLaw(RegressorMixin, BaseEstimator):
+class LightGBMLaw(LossRegressor):
     """LightGBM regression on the mixture weights with RegMix's settings, no early stopping.
 
     Parameters
@@ -117,6 +85,8 @@ class LightGBMLaw(RegressorMixin, BaseEstimator):
     Fitted: ``models_`` (one ``lightgbm.LGBMRegressor`` per output), ``min_child_samples_``.
     """
 
+    _fitted_attr = "models_"
+
     def __init__(self, n_estimators: int = 1000, learning_rate: float = 0.01, num_leaves: int = 31,
                  min_child_samples: int | None = None, random_state: int = 42, n_jobs: int = 1,
                  extra_params: dict | None = None):
@@ -131,7 +101,7 @@ class LightGBMLaw(RegressorMixin, BaseEstimator):
     def fit(self, X, y):
         import lightgbm
 
-        Xa, ya = _check_xy(self, X, y)
+        Xa, ya = self._validate_fit_data(X, y)
         Y = ya[:, None] if ya.ndim == 1 else ya
         mcs = self.min_child_samples
         self.min_child_samples_ = default_min_child_samples(len(Xa)) if mcs is None else int(mcs)
@@ -148,9 +118,8 @@ class LightGBMLaw(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X) -> np.ndarray:
-        Xa = _check_X_predict(self, X, "models_")
-        out = np.column_stack([m.predict(Xa) for m in self.models_])
-        return out[:, 0] if self._y_ndim == 1 else out
+        Xa = self._validate_predict_X(X)
+        return self._shaped_like_y(np.column_stack([m.predict(Xa) for m in self.models_]))
 
     @property
     def feature_importances_(self) -> np.ndarray:

@@ -18,9 +18,13 @@ _EXPONENT_GRID = (0.1, 0.3, 0.6, 1.0)
 _COEF_GRID = tuple(float(np.exp(v)) for v in np.arange(-2.0, 17.0, 2.0))
 
 
+def _positive_inputs_rule(what: str) -> str:
+    return f"{what} must be finite and positive (power laws take their logarithm)"
+
+
 def _check_positive_inputs(X: np.ndarray, what: str) -> None:
     if np.any(X <= 0) or not np.all(np.isfinite(X)):
-        raise ValueError(f"{what} must be finite and positive (power laws take their logarithm)")
+        raise ValueError(_positive_inputs_rule(what))
 
 
 class _PowerLaw(ParametricLaw):
@@ -30,8 +34,12 @@ class _PowerLaw(ParametricLaw):
     _names = ("E", "A", "a")
     _input = "x"
 
-    def _prepare_X(self, X) -> np.ndarray:
-        arr = super()._prepare_X(X)
+    @property
+    def _input_rule(self) -> str:
+        return _positive_inputs_rule(self._input)
+
+    def _check_inputs(self, X) -> np.ndarray:
+        arr = super()._check_inputs(X)
         _check_positive_inputs(arr, self._input)
         return arr
 
@@ -98,9 +106,10 @@ class ChinchillaLaw(ParametricLaw):
     """
 
     _n_inputs = 2
+    _input_rule = _positive_inputs_rule("model sizes N and tokens D")
 
-    def _prepare_X(self, X):
-        arr = super()._prepare_X(X)
+    def _check_inputs(self, X):
+        arr = super()._check_inputs(X)
         _check_positive_inputs(arr, "model sizes N and tokens D")
         return arr
 

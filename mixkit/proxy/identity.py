@@ -1,0 +1,57 @@
+"""The identity of a proxy run: a content hash of everything that defines what it computes.
+
+`run_id` hashes (config, mixture, seed, token data, starting checkpoint), so the same run always
+gets the same id: a run store uses it as the run's directory name and a sweep skips what is done.
+These ids name existing stores: changing what is hashed, or how, orphans every stored run
+(tests/test_identity.py pins known ids).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+
+from mixkit.mixture import Mixture
+from mixkit.proxy.device import resolve_device, resolve_precision
+
+# Fields that do not change what a run computes (thread count, preset label) stay out of its id.
+_NOT_HASHED = ("threads", "name", "seed")
+
+
+def _digest(obj) -> str:
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+def _config_dict(config) -> dict:
+    d = config.to_dict() if hasattr(config, "to_dict") else dataclasses.asdict(config)
+    d = {k: v for k, v in d.items() if k not in _NOT_HASHED}
+    # "auto" device and precision are hashed as what they resolve to on this machine: a bf16 run and
+    # an fp32 run of the same config are different computations and must not share a cache entry.
+    if d.get("device") == "auto" or d.get("precision") == "auto":
+        device = resolve_device(config)
+        d["device"] = "cuda" if device.startswith("cuda") else device
+        d["precision"] = resolve_precision(config, device)
+    return d
+
+
+def _mixture_dict(mixture: Mixture) -> dict:
+    # Rounded and zero-free so 0.1 + 0.2 style float noise or listing a zero-weight domain keeps the id.
+    return {d: round(float(w), 10) for d, w in sorted(mixture.weights.items()) if round(float(w), 10) != 0}
+
+
+def config_hash(config) -> str:
+    """Hash of the config fields that change the computation (not seed, threads or preset name)."""
+    return _digest(_config_dict(config))
+
+
+def run_id(config, mixture: Mixture, seed: int, data_fingerprint: str, init_checkpoint_id: str | None = None) -> str:
+    """sha256 of the canonical JSON of everything that defines a run, first 16 hex digits."""
+    return _digest({
+        "config": _config_dict(config),
+        "mixture": _mixture_dict(mixture),
+        "seed": int(seed),
+        "data": str(data_fingerprint),
+        "init": init_checkpoint_id,
+    })
