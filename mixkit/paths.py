@@ -6,8 +6,9 @@ import hashlib
 import json
 import math
 import os
+import re
 import shutil
-import tempfile
+import socket
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -26,21 +27,32 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = _create_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp creates 0600 files; give the result the permissions a plain open() would.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _create_temp(path: Path) -> tuple[int, Path]:
+    """A new file beside `path`, created 0666 so the kernel applies the umask as for a plain open().
+
+    Not mkstemp: its 0600 would have to be widened by reading the umask, and os.umask can only be
+    read by setting it, which changes it for every thread of the process for that instant.
+    """
+    for _ in range(100):
+        tmp = path.parent / f".{path.name}.{os.getpid()}-{os.urandom(6).hex()}.tmp"
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"could not create a temporary file beside {path}")
 
 
 def sha256_file(path: str | os.PathLike) -> str:
@@ -86,26 +98,90 @@ def staged_dir(final: str | os.PathLike, label: str = "building") -> Iterator[Pa
     """Build a folder under a hidden sibling name; it replaces `final` only if the block succeeds.
 
     An interrupted or failed build never leaves a folder that looks finished: the staging folder is
-    removed on any error (a SIGKILL leaves only a hidden `.<name>.<label>-*` sibling).
+    removed on any error. A SIGKILL leaves a hidden `.<name>.<label>-<pid>@<host>-*` sibling, which
+    the next build of `final` removes once that process is gone (`remove_stale_staging`).
     """
     final = Path(final)
+    created = [p for p in (final.parent, *final.parent.parents) if not p.exists()]
     final.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_staging(final)
     # Not mkdtemp: its 0700 mode would outlive the rename and hide the folder from other users.
-    tmp = final.parent / f".{final.name}.{label}-{os.getpid()}-{os.urandom(4).hex()}"
+    tmp = final.parent / staging_name(final, label)
     tmp.mkdir()
     try:
         yield tmp
         swap_into_place(tmp, final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        _remove_empty(created)
         raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    """Remove the folders a failed build created for itself, innermost first, while they are empty
+    (bad input writes nothing, not even an empty `data/corpus/`)."""
+    for folder in folders:
+        try:
+            folder.rmdir()
+        except OSError:
+            return  # not empty (another build uses it) or already gone
+
+
+def _host_tag() -> str:
+    return re.sub(r"[^A-Za-z0-9_-]+", "_", socket.gethostname()) or "localhost"
+
+
+def staging_name(final: Path, label: str) -> str:
+    """Hidden sibling name `.<name>.<label>-<pid>@<host>-<hex>` for work in progress on `final`."""
+    # The host is part of the name because a shared filesystem shows other machines' pids, which
+    # say nothing about whether those processes are alive.
+    return f".{final.name}.{label}-{os.getpid()}@{_host_tag()}-{os.urandom(4).hex()}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if os.name != "posix":
+        return True  # os.kill(pid, 0) would terminate the process on Windows: never guess there
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):
+        return False
+    except OSError:  # PermissionError: alive, another user's; anything else: cannot tell, keep it
+        return True
+    return True
+
+
+def remove_stale_staging(final: str | os.PathLike) -> list[Path]:
+    """Remove the hidden staging and moved-aside siblings of `final` left by killed processes.
+
+    A sibling `.<name>.<label>-<pid>[@<host>]-<hex>` is removed only when it was made on this host
+    (names without a host predate the tag and were made by local builds) and its pid is not alive;
+    a live process's folder is never touched. Returns the removed paths.
+    """
+    final = Path(final)
+    pattern = re.compile(rf"\.{re.escape(final.name)}\.[A-Za-z0-9_]+-(?P<pid>\d+)(?:@(?P<host>[A-Za-z0-9_-]+))?"
+                         r"-[0-9a-f]{8}")
+    removed = []
+    try:
+        siblings = list(final.parent.iterdir())
+    except OSError:
+        return removed
+    for sibling in siblings:
+        found = pattern.fullmatch(sibling.name)
+        if not found or found["host"] not in (None, _host_tag()) or _pid_alive(int(found["pid"])):
+            continue
+        if sibling.is_dir() and not sibling.is_symlink():
+            shutil.rmtree(sibling, ignore_errors=True)
+        else:
+            sibling.unlink(missing_ok=True)
+        removed.append(sibling)
+    return removed
 
 
 def swap_into_place(tmp: Path, final: Path) -> None:
     """Rename the finished folder `tmp` over `final`; an old `final` is moved aside, then removed."""
     old = None
     if final.exists():
-        old = final.parent / f".{final.name}.old-{os.getpid()}-{os.urandom(4).hex()}"
+        old = final.parent / staging_name(final, "old")
         os.replace(final, old)
     try:
         os.replace(tmp, final)

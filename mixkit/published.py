@@ -538,14 +538,16 @@ def regmix_xy(
     which: str = "1m",
     split: str = "train",
     target: str | Sequence[str] | None = REGMIX_TARGET,
-    renormalize: bool = False,
+    renormalize: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame | pd.Series]:
     """RegMix weights and losses as regression arrays: (X runs x 17 domains, y).
 
     ``target`` names a validation loss either short ("pile_cc") or as published
     ("metric/the_pile_pile_cc_val_loss"); a list gives a DataFrame, None all 13 losses.
-    The published weights are rounded to 3 decimals (rows sum to 0.996-1.003); they are
-    returned as published unless ``renormalize``.
+    The published weights are rounded to 3 decimals (rows sum to 0.996-1.003, outside the 1e-3
+    within which the laws take a row for a mixture); they are renormalized to sum to 1, as in
+    :func:`load_regmix`. ``renormalize=False`` returns them as published (what RegMix fitted on:
+    the laws then need ``simplex=False``).
     """
     mix, loss = _read_regmix(Path(folder), which, split)
     if renormalize:

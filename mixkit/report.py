@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,12 +45,19 @@ def notebooks(notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
     return sorted(p for p in notebook_dir.glob("[0-9]*.ipynb"))
 
 
+_PRESET_NAME = re.compile(r"[A-Za-z0-9_-]+")
+
+
 def load_preset(preset: str, preset_dir: Path = PRESET_DIR) -> dict[str, dict[str, Any]]:
+    """The values of `<preset_dir>/<preset>.yaml`; `preset` is a name, never a path."""
+    known = available_presets(preset_dir)
+    choices = f"available: {known}" if known else f"no preset files found in {preset_dir}"
+    if not isinstance(preset, str) or not _PRESET_NAME.fullmatch(preset):
+        raise ValueError(f"preset {preset!r} is not a preset name (letters, digits, '-' and '_' only, "
+                         f"naming a file in {preset_dir}); {choices}")
     path = preset_dir / f"{preset}.yaml"
     if not path.is_file():
-        known = available_presets(preset_dir)
-        raise ValueError(f"unknown preset {preset!r}; available: {known}" if known
-                         else f"unknown preset {preset!r}: no preset files found in {preset_dir}")
+        raise ValueError(f"unknown preset {preset!r}; {choices}")
     raw = yaml.safe_load(path.read_text()) or {}
     if not isinstance(raw, dict):
         raise ValueError(f"preset file {path} must be a mapping of notebook name -> parameters")

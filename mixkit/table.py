@@ -21,6 +21,9 @@ REQUIRED_COLUMNS = ("run_id", "model_size", "step", "tokens", "domain", "loss")
 OPTIONAL_COLUMNS = {"seed": 0, "config_hash": ""}
 # Stored weights are rounded floats: a run's mixture counts as summing to one within this.
 WEIGHT_SUM_ATOL = 1e-3
+# The rows of one run carry one mixture; weights further apart than this are two mixtures (a CSV
+# round trip keeps floats exactly, so this only absorbs arithmetic done on a table).
+MIXTURE_ATOL = 1e-9
 
 
 def weight_column(domain: str) -> str:
@@ -152,11 +155,51 @@ def target_loss(losses: pd.DataFrame, target: str | Mapping[str, float] = "mean"
 
 
 def validate_table(df: pd.DataFrame) -> pd.DataFrame:
-    """Check the run-table contract and return a copy with optional columns filled in.
+    """Check the run-table contract and return a copy with proper dtypes and optional columns filled in.
 
-    Raises ValueError that names the problem: missing columns, no weight columns, NaN or
-    non-positive losses, weights that are negative or do not sum to one per run.
+    The rules (each broken one raises a ValueError naming the column, the run and the row index of
+    an example, and how many rows break it):
+
+    - the required columns exist, at least one ``w:`` column, at least one row;
+    - ``run_id`` and ``domain`` are present on every row;
+    - ``step`` and ``seed`` are non-negative integers, ``model_size`` a positive integer, ``tokens``
+      a non-negative integer or missing (NaN: some releases do not state them); text such as "800"
+      (a CSV) is read as the number, text that is no integer ("ten", "8.5") is an error;
+    - ``loss`` is finite and positive;
+    - weights are finite, non-negative and sum to 1 per row within ``WEIGHT_SUM_ATOL``;
+    - (run_id, step, domain) is unique: a repeated row is an error, never averaged;
+    - each run has one mixture (its weights within ``MIXTURE_ATOL`` on every row), one model size
+      and one seed.
+
+    The copy has int64 ``step``, ``model_size`` and ``seed``, int64 ``tokens`` (float64 when some
+    are missing), float64 ``loss`` and weights, str ``config_hash``: steps read as text compare as
+    numbers, so "last step" is the largest step.
     """
+    wcols = _check_shape(df)
+    out = df.copy()
+    for col, default in OPTIONAL_COLUMNS.items():
+        if col not in out.columns:
+            out[col] = default
+    for col in ("run_id", "domain"):
+        _refuse(out, out[col].isna().to_numpy(), col, "missing value(s)")
+    out["model_size"] = _integers(out, "model_size", minimum=1)
+    out["step"] = _integers(out, "step", minimum=0)
+    out["tokens"] = _integers(out, "tokens", minimum=0, allow_missing=True)
+    out["seed"] = _integers(out, "seed", minimum=0)
+    out["loss"] = _losses(out)
+    for col in wcols:
+        out[col] = _weights(out, col)
+    _check_weight_sums(out, wcols)
+    out["config_hash"] = out["config_hash"].fillna("").astype(str)
+    _check_unique_rows(out)
+    _check_one_per_run(out, ["model_size"], "model size", 0.0)
+    _check_one_per_run(out, ["seed"], "seed", 0.0)
+    _check_one_per_run(out, wcols, "mixture", MIXTURE_ATOL)
+    return out
+
+
+def _check_shape(df) -> list[str]:
+    """The weight columns of a DataFrame that has the required columns and rows."""
     if not isinstance(df, pd.DataFrame):
         raise ValueError(f"a run table must be a pandas DataFrame, got {type(df).__name__}")
     missing = [c for c in REQUIRED_COLUMNS if c not in df.columns]
@@ -169,29 +212,99 @@ def validate_table(df: pd.DataFrame) -> pd.DataFrame:
         )
     if df.empty:
         raise ValueError("run table is empty")
-    out = df.copy()
-    for col, default in OPTIONAL_COLUMNS.items():
-        if col not in out.columns:
-            out[col] = default
-    loss = pd.to_numeric(out["loss"], errors="coerce")
-    bad = ~np.isfinite(loss.to_numpy(dtype=float))
+    return wcols
+
+
+def _refuse(df: pd.DataFrame, bad: np.ndarray, column: str, problem: str, value=None) -> None:
+    """Raise naming `column`, how many rows are `bad`, and the value, row index and run of the first."""
+    if not bad.any():
+        return
+    pos = int(np.flatnonzero(bad)[0])
+    shown = _plain(df[column].iloc[pos] if value is None else value)
+    raise ValueError(f"run table column {column!r} has {int(bad.sum())} {problem}, e.g. {shown!r} at row "
+                     f"{_plain(df.index[pos])!r} (run {_plain(df['run_id'].iloc[pos])!r})")
+
+
+def _plain(value):
+    """A numpy scalar as the Python value, so messages read 1.5, not np.float64(1.5)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _integers(df: pd.DataFrame, column: str, minimum: int, allow_missing: bool = False) -> pd.Series:
+    """`column` as int64 (float64 when missing values are allowed and present), checked."""
+    raw = df[column]
+    if raw.dtype == bool:
+        _refuse(df, np.ones(len(df), dtype=bool), column, "boolean value(s) (integers expected)")
+    num = pd.to_numeric(raw, errors="coerce")
+    missing = raw.isna().to_numpy()
+    _refuse(df, num.isna().to_numpy() & ~missing, column, "value(s) that are not numbers")
+    if not allow_missing:
+        _refuse(df, missing, column, "missing value(s)")
+    vals = num.to_numpy(dtype=float)
+    with np.errstate(invalid="ignore"):
+        fractional = ~missing & (~np.isfinite(vals) | (vals != np.round(vals)))
+        _refuse(df, fractional, column, "value(s) that are not integers")
+        _refuse(df, ~missing & (vals < minimum), column, f"value(s) below {minimum}")
+    if missing.any():
+        return num.astype(float)
+    return num.astype(np.int64)
+
+
+def _losses(df: pd.DataFrame) -> pd.Series:
+    loss = pd.to_numeric(df["loss"], errors="coerce").astype(float)
+    vals = loss.to_numpy()
+    _refuse(df, ~np.isfinite(vals), "loss", "NaN/infinite loss value(s) (text that is no number counts as NaN)")
+    _refuse(df, vals <= 0, "loss", "non-positive loss value(s)")
+    return loss
+
+
+def _weights(df: pd.DataFrame, column: str) -> pd.Series:
+    w = pd.to_numeric(df[column], errors="coerce").astype(float)
+    vals = w.to_numpy()
+    _refuse(df, ~np.isfinite(vals), column, "row(s) of NaN/infinite mixture weights (or text that is no number)")
+    _refuse(df, vals < 0, column, "row(s) of negative mixture weights")
+    return w
+
+
+def _check_weight_sums(df: pd.DataFrame, wcols: list[str]) -> None:
+    sums = df[wcols].to_numpy(dtype=float).sum(axis=1)
+    bad = np.abs(sums - 1.0) > WEIGHT_SUM_ATOL
     if bad.any():
-        rows = out.loc[bad, ["run_id", "step", "domain"]].head(3).to_dict("records")
-        raise ValueError(f"run table has {int(bad.sum())} NaN/infinite loss value(s), e.g. {rows}")
-    if (loss <= 0).any():
-        rows = out.loc[loss <= 0, ["run_id", "step", "domain"]].head(3).to_dict("records")
-        raise ValueError(f"run table has {int((loss <= 0).sum())} non-positive loss value(s), e.g. {rows}")
-    out["loss"] = loss.astype(float)
-    weights = out[wcols].to_numpy(dtype=float)
-    if not np.isfinite(weights).all():
-        raise ValueError("run table has NaN/infinite mixture weights")
-    if (weights < 0).any():
-        raise ValueError("run table has negative mixture weights")
-    sums = weights.sum(axis=1)
-    if not np.allclose(sums, 1.0, atol=WEIGHT_SUM_ATOL):
-        worst = float(sums[np.argmax(np.abs(sums - 1.0))])
-        raise ValueError(f"run table mixture weights must sum to 1 per row; found a row summing to {worst:.4f}")
-    return out
+        pos = int(np.argmax(np.abs(sums - 1.0)))
+        raise ValueError(f"run table mixture weights must sum to 1 per row (within {WEIGHT_SUM_ATOL:g}); "
+                         f"{int(bad.sum())} row(s) do not, e.g. row {_plain(df.index[pos])!r} "
+                         f"(run {_plain(df['run_id'].iloc[pos])!r}) "
+                         f"sums to {sums[pos]:.4f} over columns {wcols}")
+
+
+def _check_unique_rows(df: pd.DataFrame) -> None:
+    keys = ["run_id", "step", "domain"]
+    dup = df.duplicated(keys, keep=False).to_numpy()
+    if dup.any():
+        pos = np.flatnonzero(dup)
+        first = df.iloc[pos[0]]
+        same = pos[(df[keys].iloc[pos] == first[keys]).all(axis=1).to_numpy()]
+        rows = [_plain(df.index[p]) for p in same]
+        raise ValueError(f"run table columns {keys} must be unique per row: {len(pos)} row(s) repeat a "
+                         f"(run, step, domain), e.g. rows {rows} are run {_plain(first['run_id'])!r} step "
+                         f"{first['step']} domain {_plain(first['domain'])!r} (repeated rows are not averaged: "
+                         "drop the copies, or give a second run its own run_id)")
+
+
+def _check_one_per_run(df: pd.DataFrame, cols: list[str], what: str, atol: float) -> None:
+    """Every row of a run carries the same `cols` (its mixture, its model size) as its first row."""
+    vals = df[cols].to_numpy(dtype=float)
+    first = df.groupby("run_id", sort=False)[cols].transform("first").to_numpy(dtype=float)
+    bad = (np.abs(vals - first) > atol).any(axis=1)
+    if bad.any():
+        pos = int(np.flatnonzero(bad)[0])
+        run = df["run_id"].iloc[pos]
+        p0 = int(np.flatnonzero((df["run_id"] == run).to_numpy())[0])
+        col = cols[int(np.argmax(np.abs(vals[pos] - first[pos]) > atol))]
+        a, b = (f"{_plain(df[col].iloc[p])!r} at row {_plain(df.index[p])!r}" for p in (p0, pos))
+        raise ValueError(f"run table: run {_plain(run)!r} has two different values of its {what} (column {col!r}): "
+                         f"{a} and {b}; {int(bad.sum())} row(s) differ from their run's first row (a run id names "
+                         "one run: give the other run its own run_id)")
 
 
 def pivot_losses(

@@ -6,6 +6,8 @@ import hashlib
 import json
 import os
 import re
+import signal
+import subprocess
 import sys
 import time
 
@@ -13,7 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mixkit import corpus as mc
+from mixkit import corpus as mc, paths
+from mixkit.paths import staging_name
 
 PROSE = ("books", "dialogue", "docs", "legal", "reference")
 
@@ -92,7 +95,8 @@ def test_failed_build_leaves_no_folder(tmp_path):
 
     with pytest.raises(RuntimeError):
         mc._build(tmp_path / "corpus" / "x", {"name": "x"}, {"a": lambda: ["doc"], "b": broken}, False)
-    assert list((tmp_path / "corpus").iterdir()) == []
+    # Not even the parent folder the build created for itself stays behind.
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_built_corpus_is_readable_by_others(tmp_path):
@@ -115,6 +119,86 @@ def test_fetch_uses_injected_table(tmp_path):
     bad = mc.Source("fake", "1.0", good.filename, "0" * 64)
     with pytest.raises(ValueError, match="expected 0{64}, got " + good.sha256):
         mc.fetch(bad, tmp_path)
+
+
+def test_index_follows_pip_configuration(tmp_path, monkeypatch):
+    for var in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_DIRS", str(tmp_path / "no-xdg"))
+    conf = tmp_path / "pip.conf"
+    conf.write_text("[global]\nindex-url = https://mirror.example/simple/\n"
+                    "extra-index-url = file:///extra/one file:///extra/two\n"
+                    "[download]\nextra-index-url = file:///for/download\n")
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    assert mc.index_urls()[0] == "https://mirror.example/simple"
+    assert "file:///for/download" in mc.index_urls() and "file:///extra/one" not in mc.index_urls()
+    monkeypatch.setenv("PIP_INDEX_URL", "http://env.example/simple")
+    assert mc.index_urls()[0] == "http://env.example/simple"
+    monkeypatch.delenv("PIP_INDEX_URL")
+    monkeypatch.setenv("PIP_CONFIG_FILE", os.devnull)  # pip's way of saying: no configuration files
+    assert mc.index_urls() == [mc.PYPI_SIMPLE]
+
+
+def _killed_build(final, tmp_path):
+    """Run a corpus build in a child process and SIGKILL it mid-build; return the child's pid."""
+    ready = tmp_path / "ready"
+    code = (
+        "import os, signal, sys, time\n"
+        "from pathlib import Path\n"
+        "from mixkit import corpus\n"
+        "def docs():\n"
+        "    yield 'first document'\n"
+        "    Path(sys.argv[2]).write_text('x')\n"
+        "    time.sleep(60)\n"
+        "corpus._build(Path(sys.argv[1]), {'name': 'x'}, {'a': docs}, False)\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", code, str(final), str(ready)])
+    deadline = time.monotonic() + 60
+    while not ready.exists() and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert ready.exists(), "the child build never started"
+    return child.pid
+
+
+def test_next_build_removes_a_killed_builds_staging_folder(tmp_path):
+    final = tmp_path / "corpus" / "x"
+    dead = _killed_build(final, tmp_path)
+    left = [p.name for p in final.parent.iterdir()]
+    assert len(left) == 1 and left[0].startswith(f".x.building-{dead}@"), left
+    # Beside it: a live process's build, an old-style name and a moved-aside copy of a dead one,
+    # another host's build (its pid means nothing here) and another corpus's leftover.
+    live = final.parent / f".x.building-{os.getpid()}-0123abcd"
+    old_style = final.parent / f".x.building-{dead}-89abcdef"
+    moved_aside = final.parent / staging_name(final, "old").replace(f"-{os.getpid()}@", f"-{dead}@")
+    other_host = final.parent / f".x.building-{dead}@some-other-host-0123abcd"
+    other_corpus = final.parent / f".y.building-{dead}-0123abcd"
+    for folder in (live, old_style, moved_aside, other_host, other_corpus):
+        folder.mkdir()
+        (folder / "a.jsonl").write_text("{}\n")
+    c = mc._build(final, {"name": "x"}, {"a": lambda: ["doc"]}, False)
+    assert sorted(p.name for p in final.parent.iterdir()) == sorted(
+        ["x", live.name, other_host.name, other_corpus.name])
+    assert list(c.documents("a")) == ["doc"]
+
+
+def test_atomic_write_follows_the_umask_without_touching_it(tmp_path, monkeypatch):
+    real_umask = os.umask
+    previous = real_umask(0o022)
+    try:
+        def forbidden(mask):
+            raise AssertionError("os.umask changed the whole process's umask")
+
+        monkeypatch.setattr(os, "umask", forbidden)
+        written = paths.atomic_write_text(tmp_path / "out" / "a.json", "{}")
+        assert written.stat().st_mode & 0o777 == 0o644
+        real_umask(0o077)
+        assert paths.write_json(tmp_path / "b.json", {"k": 1}).stat().st_mode & 0o777 == 0o600
+    finally:
+        monkeypatch.undo()
+        real_umask(previous)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["a.json", "b.json", "out"]  # no temp files
 
 
 # --------------------------------------------------------------------------- per-source cleaning

@@ -134,8 +134,10 @@ def test_other_bad_inputs():
         ChinchillaLaw().fit(np.ones((6, 3)), np.ones(6))
     with pytest.raises(ValueError, match="unknown parameter"):
         StepLaw(bounds={"zz": (0, 1)}).fit(*step_data())
-    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+    with pytest.raises(ValueError, match=r"MixingLaw takes mixtures: row 0 of X is \[2., 2.\], summing to 4"):
         MixingLaw().fit(np.full((8, 2), 2.0), np.ones(8))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):  # without the simplex check, still proportions
+        MixingLaw(simplex=False).fit(np.full((8, 2), 2.0), np.ones(8))
     with pytest.raises(ValueError, match="form"):
         BiMixLaw(form="nope").fit(np.full((8, 2), 0.5), np.ones((8, 2)))
     with pytest.raises(ValueError, match="training domain i"):

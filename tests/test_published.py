@@ -35,6 +35,8 @@ def test_mixinglaws_5mix(peer_data):
     listed = {tuple(np.round(r, 6)) for r in props.to_numpy()}
     assert {tuple(np.round(r, 6)) for r in W.to_numpy()} == listed
     assert df["model_size"].min() == 70_000_000 and df["step"].max() == 100_000
+    # validate_table's dtypes: integer steps and sizes, tokens unknown (NaN) in this release.
+    assert df["step"].dtype == np.int64 and df["model_size"].dtype == np.int64 and df["tokens"].isna().all()
 
 
 def test_mixinglaws_3mix_last_and_duplicates(peer_data):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import re
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -50,6 +53,29 @@ def test_failing_notebook_names_its_cell(tmp_path):
 def test_unknown_preset_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown preset 'nope'"):
         report.load_preset("nope", preset_dir=tmp_path)
+
+
+@pytest.mark.parametrize("name", ["../x", "../presets/quick", "/etc/passwd", "quick.yaml", "a b", "", ".."])
+def test_preset_is_a_name_not_a_path(tmp_path, name):
+    presets = tmp_path / "notebooks" / "presets"
+    presets.mkdir(parents=True)
+    (presets / "quick.yaml").write_text("common: {}\n")
+    (tmp_path / "notebooks" / "x.yaml").write_text("common: {steps: 1}\n")  # what ../x would reach
+    with pytest.raises(ValueError, match=rf"preset {re.escape(repr(name))} is not a preset name .*"
+                                         r"available: \['quick'\]"):
+        report.load_preset(name, preset_dir=presets)
+    assert report.load_preset("quick", preset_dir=presets) == {"common": {}}
+
+
+def test_cli_refuses_a_path_as_preset(tmp_path):
+    out = tmp_path / "reports"
+    result = subprocess.run([sys.executable, "-m", "mixkit.cli", "report", "--preset", "../x", "--out", str(out)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("mixkit: preset '../x' is not a preset name"), result.stderr
+    assert f"available: {report.available_presets()}" in lines[0] and "Traceback" not in result.stderr
+    assert result.stdout == "" and not out.exists()
 
 
 def test_parameters_resolve_paths(tmp_path):

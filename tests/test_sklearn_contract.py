@@ -9,6 +9,11 @@ checks that need no data (clone, get_params/set_params, repr, tags, predict befo
 sklearn's input validation (sparse, complex, empty, NaN/inf, y=None, negative X for the laws tagged
 positive-only) and, for the laws whose domain sklearn's data fits, every fitting check.
 
+The laws whose X is a mixture (the mixing laws, the RegMix regressors) refuse rows that are not
+mixtures while ``simplex=True`` (the default): sklearn's X is never one, so every fitting check fails
+for them for that documented reason. The same laws with ``simplex=False`` are checked too, against
+the expected failures they had before the check existed: turning the option off restores them.
+
 The second test runs the fitting points of the contract that sklearn's data cannot reach (fit
 returns self, same seed same numbers, pickling, row order, feature count, column y) on each law's
 own domain.
@@ -66,13 +71,28 @@ BIMIX = "BiMix proportions must lie in (0, 1] (the law diverges at 0); sklearn's
 CONTINUAL = "ContinualMixingLaw takes one column, the share r in [0, 1]; sklearn's X has several columns"
 DCPT = "DCPTLaw takes exactly three columns (N > 0, D > 0, r in [0, 1]); sklearn's X has other counts or zeros"
 
+SIMPLEX = ("sklearn's X rows are not mixtures (non-negative, summing to 1 within 1e-3); the law refuses them "
+           "while simplex=True (its default)")
+# The same checks but check_non_transformer_estimators_n_iter, which only runs for laws with n_iter_.
+FITS_SKLEARN_X_NO_N_ITER = tuple(c for c in FITS_SKLEARN_X if c != "check_non_transformer_estimators_n_iter")
+SIMPLEX_REGRESSOR = _domain(SIMPLEX, *FITS_SKLEARN_X_NO_N_ITER, *FITS_UNIFORM_3_COLUMNS, "check_fit2d_1feature",
+                            "check_regressor_multioutput")
+
 EXPECTED_FAILURES = {
-    "MixingLaw": {**_domain(MIXTURE, *FITS_SKLEARN_X, "check_fit2d_1feature"),
+    "MixingLaw": {**_domain(SIMPLEX, *FITS_SKLEARN_X, *FITS_UNIFORM_3_COLUMNS, "check_fit2d_1feature"),
                   "check_regressor_multioutput": NEGATIVE_Y},
-    "ImplicitMixingLaw": _domain(MIXTURE, *FITS_SKLEARN_X, "check_fit2d_1feature"),
-    "LinearRegressionLaw": {"check_fit1d": ONE_D_X},
-    "LightGBMLaw": {"check_fit1d": ONE_D_X},
-    "LogLinearLaw": {
+    "ImplicitMixingLaw": _domain(SIMPLEX, *FITS_SKLEARN_X, *FITS_UNIFORM_3_COLUMNS, "check_fit2d_1feature"),
+    "LinearRegressionLaw": SIMPLEX_REGRESSOR,
+    "LightGBMLaw": SIMPLEX_REGRESSOR,
+    "LogLinearLaw": {**_domain(SIMPLEX, *FITS_SKLEARN_X, *FITS_UNIFORM_3_COLUMNS, "check_fit2d_1feature"),
+                     "check_regressor_multioutput": NEGATIVE_Y},
+    # With simplex=False: the expected failures of the laws before they checked for mixtures.
+    "MixingLaw(simplex=False)": {**_domain(MIXTURE, *FITS_SKLEARN_X, "check_fit2d_1feature"),
+                                 "check_regressor_multioutput": NEGATIVE_Y},
+    "ImplicitMixingLaw(simplex=False)": _domain(MIXTURE, *FITS_SKLEARN_X, "check_fit2d_1feature"),
+    "LinearRegressionLaw(simplex=False)": {"check_fit1d": ONE_D_X},
+    "LightGBMLaw(simplex=False)": {"check_fit1d": ONE_D_X},
+    "LogLinearLaw(simplex=False)": {
         "check_fit1d": ONE_D_X,
         "check_regressor_multioutput": NEGATIVE_Y,
         "check_regressors_train": "sklearn's target is linear in Gaussian X; the law's form exp(c) + exp(t . x) "
@@ -93,22 +113,33 @@ EXPECTED_FAILURES = {
 }
 
 # Few starts keep the checks fast; the contract does not depend on them.
-LAWS = [
+MIXTURE_LAWS = [
     MixingLaw(n_starts=2), ImplicitMixingLaw(n_latent=1, n_starts=2), LinearRegressionLaw(),
-    LogLinearLaw(n_starts=2), LightGBMLaw(n_estimators=100, learning_rate=0.1), StepLaw(n_starts=2),
-    SizeLaw(n_starts=2), ChinchillaLaw(n_starts=2), BiMixLaw(n_starts=2), ContinualMixingLaw(n_starts=2),
-    DCPTLaw(n_starts=2),
+    LogLinearLaw(n_starts=2), LightGBMLaw(n_estimators=100, learning_rate=0.1),
 ]
+LAWS = MIXTURE_LAWS + [
+    StepLaw(n_starts=2), SizeLaw(n_starts=2), ChinchillaLaw(n_starts=2), BiMixLaw(n_starts=2),
+    ContinualMixingLaw(n_starts=2), DCPTLaw(n_starts=2),
+]
+UNCHECKED_MIXTURE_LAWS = [clone(law).set_params(simplex=False) for law in MIXTURE_LAWS]
+
+
+def _key(law) -> str:
+    """The law's entry in EXPECTED_FAILURES: its class, marked when the simplex check is off."""
+    return type(law).__name__ + ("(simplex=False)" if law.get_params().get("simplex") is False else "")
 
 
 def test_every_exported_law_is_checked():
     import mixkit.laws as laws
 
     exported = {name for name in laws.__all__ if name.endswith("Law") and name != "ParametricLaw"}
-    assert exported == {type(law).__name__ for law in LAWS} == set(EXPECTED_FAILURES)
+    assert exported == {type(law).__name__ for law in LAWS}
+    assert {_key(law) for law in LAWS + UNCHECKED_MIXTURE_LAWS} == set(EXPECTED_FAILURES)
+    # Every law whose X is a mixture has the option, on by default.
+    assert all(law.get_params()["simplex"] is True for law in MIXTURE_LAWS)
 
 
-@parametrize_with_checks(LAWS, expected_failed_checks=lambda law: EXPECTED_FAILURES[type(law).__name__],
+@parametrize_with_checks(LAWS + UNCHECKED_MIXTURE_LAWS, expected_failed_checks=lambda law: EXPECTED_FAILURES[_key(law)],
                          xfail_strict=True)
 def test_sklearn_estimator_checks(estimator, check):
     try:
@@ -211,3 +242,16 @@ def test_column_vector_y_fits_like_a_1d_y():
     with pytest.warns(DataConversionWarning, match="column-vector y"):
         column = clone(implicit).fit(X, y[:, None])
     np.testing.assert_array_equal(column.predict(X), _fit(clone(implicit), X, y).predict(X))
+
+
+@pytest.mark.parametrize("template", MIXTURE_LAWS, ids=lambda law: type(law).__name__)
+def test_sklearn_data_fails_for_the_documented_reason_and_fits_with_the_check_off(template):
+    """The SIMPLEX expected failures are the simplex check, nothing else: sklearn's typical X (uniform,
+    3 columns, what check_fit_score_takes_y and check_estimators_nan_inf fit) is refused for it, and
+    the same law with ``simplex=False`` fits and predicts it."""
+    rng = np.random.default_rng(0)
+    X, y = rng.uniform(size=(10, 3)), 1.0 + rng.uniform(size=10)
+    with pytest.raises(ValueError, match=rf"{type(template).__name__} takes mixtures: row 0 of X"):
+        _fit(clone(template), X, y)
+    law = _fit(clone(template).set_params(simplex=False), X, y)
+    assert law.predict(X).shape == (10,)

@@ -60,8 +60,12 @@ def test_full_disk_is_reported_clearly(token_data, tmp_path, monkeypatch):
     monkeypatch.setattr(mixkit.paths, "atomic_write_text", no_space)
     store = tmp_path / "runs"
     with pytest.warns(UserWarning, match="no space left on the device holding"):
-        _two_runs(token_data, store)
+        _, _, result = _two_runs(token_data, store)
     assert runs.RunStore(store).finished() == []
+    # No error.json could be written either: the sweep's own count is what tells the truth.
+    assert runs.store_summary(store) == {"runs": 0, "failed": 0}
+    assert result.summary() == {"planned": 2, "finished": 0, "trained": 0, "failed": 2}
+    assert list(result.failed) == list(result) and all("no space left" in m for m in result.failed.values())
 
 
 def test_unwritable_store_fails_before_training(token_data, tmp_path, monkeypatch):
@@ -88,3 +92,19 @@ def test_checkpoint_sweep_retrains_a_run_finished_without_weights(token_data, tm
     assert st.checkpoint(ids[0]).is_file() and st.is_finished(ids[0])
     # Deterministic training: the retrained run records the same curve.
     assert st.read_curve(ids[0])["loss"].tolist() == curve["loss"].tolist()
+
+
+def test_no_room_for_a_lock_file_fails_the_run_not_the_sweep(token_data, tmp_path, monkeypatch):
+    import os
+
+    real_open = os.open
+
+    def full(path, *a, **k):
+        if os.path.basename(path) == "lock":
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(os, "open", full)
+    with pytest.warns(UserWarning, match="2 of 2 proxy run"):
+        _, _, result = _two_runs(token_data, tmp_path / "runs")
+    assert result.finished == [] and all("no space left on the device holding" in m for m in result.failed.values())

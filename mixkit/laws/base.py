@@ -24,6 +24,14 @@ law's parameters are ``law.params_.iloc[0]`` (a Series) or ``law.result_.params`
 Every law, parametric or not (:class:`LossRegressor`), records ``n_features_in_``,
 ``feature_names_in_`` (DataFrame X), ``n_outputs_``, ``output_names_`` and ``y_ndim_`` at fit, and
 predicts (n,) after a 1-D y, (n, m) after a 2-D one.
+
+Laws whose X is a mixture (the mixing laws, the RegMix regressors) refuse, at fit and at predict,
+rows that are not one (:func:`check_simplex`): every weight finite and non-negative (down to
+-1e-9, float noise), each row summing to 1 within ``SIMPLEX_ATOL`` = 1e-3, the run table's
+tolerance for stored, rounded weights (a one-column X is one domain's share, in [0, 1 + 1e-3]).
+``[1, 1, 1]`` and ``[0, 0, 0]`` would otherwise get confident predictions for mixtures nobody can
+train on. Their ``simplex=False`` turns the check off for users who deliberately fit on
+unnormalised weights (e.g. token counts). BiMix reads each share alone and checks only its range.
 """
 
 from __future__ import annotations
@@ -36,7 +44,15 @@ import pandas as pd
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from mixkit.table import WEIGHT_SUM_ATOL
+
 from .fitting import FitResult, Param, robust_fit
+
+# A law's mixture rows sum to one within this: the run table's tolerance, so weights read from any
+# valid run table pass.
+SIMPLEX_ATOL = WEIGHT_SUM_ATOL
+# Weights this far below zero are float noise of an optimiser's projection, not negative weights.
+NEGATIVE_ATOL = 1e-9
 
 
 def as_float_array(X, name: str = "X") -> np.ndarray:
@@ -52,7 +68,45 @@ def as_float_array(X, name: str = "X") -> np.ndarray:
         return X.astype(np.float64, copy=False)
     if X is None or np.isscalar(X):
         raise ValueError(f"{name} must be a 1-D or 2-D array of numbers, got {X!r}")
-    return check_array(X, accept_sparse=False, ensure_2d=False, dtype=np.float64, input_name=name)
+    arr = check_array(X, accept_sparse=False, ensure_2d=False, dtype=np.float64, input_name=name,
+                      ensure_all_finite=False)
+    finite = np.isfinite(arr) if arr.ndim == 1 else np.isfinite(arr).all(axis=1)
+    if not finite.all():
+        i = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"Input {name} contains NaN or infinity: row {i} is {_show(arr[i])} "
+                         f"({int((~finite).sum())} such row(s))")
+    return arr
+
+
+def _show(row) -> str:
+    return np.array2string(np.asarray(row), precision=4, separator=", ", threshold=12)
+
+
+def check_simplex(X: np.ndarray, law: str, atol: float = SIMPLEX_ATOL, partial: bool = False) -> None:
+    """Refuse rows of a float (n, d) X that are not mixtures, naming the first such row.
+
+    A mixture row is finite, non-negative (down to -``NEGATIVE_ATOL``) and sums to 1 within
+    `atol`; with `partial` (some of a mixture's domains) it sums to at most 1 + `atol`. A single
+    column is always partial: a one-domain mixture is the constant 1, so a one-column X is one
+    domain's share r in [0, 1] (e.g. the two-domain mixing law L(r) = c + k exp(t r)).
+    """
+    partial = partial or X.shape[1] == 1
+    rows = np.flatnonzero(~np.isfinite(X).all(axis=1))
+    if rows.size:
+        raise ValueError(f"Input X contains NaN or infinity: row {rows[0]} is {_show(X[rows[0]])}")
+    off = "pass simplex=False to fit on weights that are deliberately not a mixture"
+    rows = np.flatnonzero((X < -NEGATIVE_ATOL).any(axis=1))
+    if rows.size:
+        raise ValueError(f"Negative values in data passed to {law}: row {rows[0]} of X is {_show(X[rows[0]])}, "
+                         f"not a mixture ({rows.size} such row(s)); weights must be >= 0 ({off})")
+    sums = X.sum(axis=1)
+    bad = sums > 1 + atol if partial else np.abs(sums - 1.0) > atol
+    rows = np.flatnonzero(bad)
+    if rows.size:
+        rule = f"at most 1 + {atol:g}" if partial else f"1 within {atol:g}"
+        raise ValueError(f"{law} takes mixtures: row {rows[0]} of X is {_show(X[rows[0]])}, summing to "
+                         f"{sums[rows[0]]:.6g}, but a mixture's weights sum to {rule} ({rows.size} such row(s); "
+                         f"{off})")
 
 
 def as_2d(X, name: str = "X") -> np.ndarray:
@@ -114,14 +168,23 @@ class LossRegressor(RegressorMixin, BaseEstimator):
 
     _fitted_attr: str | None = None  # set last by fit; None: any attribute ending in "_"
     _multi_output = True  # y may be (n, m)
+    _mixture_inputs = False  # rows of X are mixtures, checked (check_simplex) while self.simplex
+
+    @property
+    def _checks_simplex(self) -> bool:
+        return self._mixture_inputs and bool(getattr(self, "simplex", True))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = self._multi_output
+        tags.input_tags.positive_only = self._checks_simplex
         return tags
 
     def _check_inputs(self, X: np.ndarray) -> np.ndarray:
-        """Law-specific checks of a float (n, d) X, at fit and at predict; none by default."""
+        """Law-specific checks of a float (n, d) X, at fit and at predict: the simplex check of
+        the mixture laws while ``simplex`` is on; subclasses add theirs after calling this."""
+        if self._checks_simplex:
+            check_simplex(X, type(self).__name__)
         return X
 
     def _check_y(self, y) -> np.ndarray:
@@ -204,7 +267,7 @@ class ParametricLaw(LossRegressor):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.positive_only = True  # losses, fitted on log residuals
-        tags.input_tags.positive_only = self._input_rule is not None
+        tags.input_tags.positive_only = self._input_rule is not None or self._checks_simplex
         return tags
 
     # -- hooks -----------------------------------------------------------------------------------
@@ -233,6 +296,7 @@ class ParametricLaw(LossRegressor):
         """Hook for laws that tie outputs to inputs (BiMix: output i is training domain i)."""
 
     def _check_inputs(self, X: np.ndarray) -> np.ndarray:
+        X = super()._check_inputs(X)
         name = type(self).__name__
         if self._input_rule is not None and np.any(X < 0):
             raise ValueError(f"Negative values in data passed to {name}: {self._input_rule}")

@@ -15,6 +15,11 @@ at a fixed number of steps.
 Inputs: form="power": X (n, d) proportions, y (n, d), output i <-> column i of X.
 form="full": X (n, 1 + d) whose first column is the step count and the rest the proportions,
 y (n, d). Proportions must be > 0 (the law diverges at r_i = 0).
+
+What of the mixture laws' input checks applies: each proportion finite and in (0, 1], and steps
+positive, errors naming the row. Not the sum to one: output i reads column i alone, so a row
+holds independent shares (often some domains of a mixture, or every domain at the same share r
+to draw each domain's curve), and [0.6, 0.6] predicts each domain at share 0.6 as meant.
 """
 
 from __future__ import annotations
@@ -48,10 +53,14 @@ class BiMixLaw(ParametricLaw):
         props = arr[:, 1:] if self.form == "full" else arr
         if self.form == "full" and arr.shape[1] < 2:
             raise ValueError("BiMix form='full' needs X = [steps, r_1, ..., r_d] (at least 2 columns)")
-        if np.any(props <= 0) or np.any(props > 1 + 1e-9):
-            raise ValueError("BiMix proportions must be in (0, 1]: the law diverges at r_i = 0")
-        if self.form == "full" and np.any(arr[:, 0] <= 0):
-            raise ValueError("BiMix steps (first column of X) must be positive")
+        rows = np.flatnonzero(((props <= 0) | (props > 1 + 1e-9)).any(axis=1))
+        if rows.size:
+            raise ValueError(f"BiMix proportions must be in (0, 1]: the law diverges at r_i = 0; row {rows[0]} of X "
+                             f"is {arr[rows[0]].tolist()} ({rows.size} such row(s))")
+        rows = np.flatnonzero(arr[:, 0] <= 0) if self.form == "full" else []
+        if len(rows):
+            raise ValueError(f"BiMix steps (first column of X) must be positive; row {rows[0]} of X is "
+                             f"{arr[rows[0]].tolist()}")
         return arr
 
     def _check_outputs(self, X, Y):

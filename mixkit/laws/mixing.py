@@ -50,9 +50,11 @@ def _linearised_start(X: np.ndarray, y: np.ndarray, c: float) -> np.ndarray | No
 
 
 class _ProportionLaw(ParametricLaw):
-    """A law whose inputs are mixture proportions (rows on the simplex)."""
+    """A law whose inputs are mixture proportions: rows on the simplex while ``simplex`` is True
+    (see :func:`~mixkit.laws.base.check_simplex`), else only proportions in [0, 1]."""
 
     _input_rule = "mixture proportions must lie in [0, 1]"
+    _mixture_inputs = True
 
     def _check_inputs(self, X):
         arr = super()._check_inputs(X)
@@ -71,11 +73,14 @@ class MixingLaw(_ProportionLaw):
 
     `aggregate`: optional validation-domain proportions s (length m, or {domain: s_i}) used by
     :meth:`predict_total` for the overall loss ``sum_i s_i L_i`` (Ye et al.'s explicit aggregation).
+    `simplex`: rows of X must be mixtures (non-negative, summing to 1 within 1e-3), at fit and at
+    predict; False accepts any proportions in [0, 1] (e.g. deliberately unnormalised weights).
     """
 
     def __init__(self, aggregate=None, n_starts: int = 16, huber_delta: float = 1e-3, bootstrap: int = 0,
-                 random_state=None, bounds=None, max_iter: int = 2000):
+                 random_state=None, bounds=None, max_iter: int = 2000, simplex: bool = True):
         self.aggregate = aggregate
+        self.simplex = simplex
         super().__init__(n_starts=n_starts, huber_delta=huber_delta, bootstrap=bootstrap,
                          random_state=random_state, bounds=bounds, max_iter=max_iter)
 
@@ -149,14 +154,15 @@ class ImplicitMixingLaw(_ProportionLaw):
     c_k and k_k, so s, c and k are identified only up to that trade-off; predictions are not
     affected, and the law is mainly useful for its predictions. As in MixingLaw, proportions that sum
     to one leave a shift of each t_k free; it is fixed at mean(t_k) = 0. Fitted attribute
-    ``latent_weights_`` holds s.
+    ``latent_weights_`` holds s. `simplex` as in :class:`MixingLaw`.
     """
 
     _separable = False
 
     def __init__(self, n_latent: int = 2, n_starts: int = 16, huber_delta: float = 1e-3, bootstrap: int = 0,
-                 random_state=None, bounds=None, max_iter: int = 2000):
+                 random_state=None, bounds=None, max_iter: int = 2000, simplex: bool = True):
         self.n_latent = n_latent
+        self.simplex = simplex
         super().__init__(n_starts=n_starts, huber_delta=huber_delta, bootstrap=bootstrap,
                          random_state=random_state, bounds=bounds, max_iter=max_iter)
 

@@ -15,6 +15,10 @@ returns self; fitted state ends in ``_``; ``predict`` before ``fit`` raises NotF
   scale (with weights on the simplex ``k exp(t . r)`` is ``exp(t' . r)``), fitted with the shared
   robust fitter (Huber on log-loss residuals, multi-start L-BFGS-B).
 
+X rows are mixtures: each law refuses, at fit and at predict, rows that are not (negative or
+non-finite weights, sums further than 1e-3 from 1; :func:`mixkit.laws.base.check_simplex`) unless
+constructed with ``simplex=False``, for weights that are deliberately not normalised.
+
 Multi-output y fits one model per column (LightGBM, log-linear) or one joint least-squares
 solve (linear); ``output_names_`` holds the column names.
 """
@@ -43,16 +47,26 @@ class LinearRegressionLaw(LossRegressor):
     With weights on the simplex the intercept and the weights are not identified separately
     (``sum r = 1``); the minimum-norm solution is used, which predicts the same losses.
 
+    It needs at least as many runs as parameters (d weights, plus the intercept): with fewer,
+    least squares interpolates the runs and its coefficients say nothing.
+
     Fitted: ``coef_`` (d,) or (m, d), ``intercept_`` float or (m,).
     """
 
     _fitted_attr = "coef_"
+    _mixture_inputs = True
 
-    def __init__(self, fit_intercept: bool = True):
+    def __init__(self, fit_intercept: bool = True, simplex: bool = True):
         self.fit_intercept = fit_intercept
+        self.simplex = simplex
 
     def fit(self, X, y):
         Xa, ya = self._validate_fit_data(X, y)  # any finite y: no log space, no positivity
+        n_params = Xa.shape[1] + int(bool(self.fit_intercept))
+        if len(Xa) < n_params:
+            what = f"{Xa.shape[1]} weights" + (" + intercept" if self.fit_intercept else "")
+            raise ValueError(f"LinearRegressionLaw needs at least as many runs as parameters ({n_params}: {what}); "
+                             f"got {len(Xa)} sample{'' if len(Xa) == 1 else 's'}")
         Y = ya[:, None] if ya.ndim == 1 else ya
         design = np.column_stack([np.ones(len(Xa)), Xa]) if self.fit_intercept else Xa
         beta, *_ = np.linalg.lstsq(design, Y, rcond=None)
@@ -81,15 +95,18 @@ class LightGBMLaw(LossRegressor):
         trees.
     n_jobs : threads (1 keeps results bit-for-bit stable and leaves cores to other work).
     extra_params : other LightGBM parameters, passed through.
+    simplex : rows of X must be mixtures (see the module docstring); False accepts any finite X.
 
     Fitted: ``models_`` (one ``lightgbm.LGBMRegressor`` per output), ``min_child_samples_``.
     """
 
     _fitted_attr = "models_"
+    _mixture_inputs = True
 
     def __init__(self, n_estimators: int = 1000, learning_rate: float = 0.01, num_leaves: int = 31,
                  min_child_samples: int | None = None, random_state: int = 42, n_jobs: int = 1,
-                 extra_params: dict | None = None):
+                 extra_params: dict | None = None, simplex: bool = True):
+        self.simplex = simplex
         self.n_estimators = n_estimators
         self.learning_rate = learning_rate
         self.num_leaves = num_leaves
@@ -142,10 +159,15 @@ class LogLinearLaw(ParametricLaw):
     thousands of iterations while the predictions no longer change (RegMix 64 runs: objective
     within 1.2% and the same held-out Spearman at 300 vs 2000 iterations, 10x faster). Hitting
     that cap is therefore expected and not warned about; ``result_.success`` still records it.
+
+    `simplex`: rows of X must be mixtures (see the module docstring); False accepts any finite X.
     """
 
+    _mixture_inputs = True
+
     def __init__(self, n_starts: int = 4, huber_delta: float = 1e-3, bootstrap: int = 0,
-                 random_state=None, bounds=None, max_iter: int = 500):
+                 random_state=None, bounds=None, max_iter: int = 500, simplex: bool = True):
+        self.simplex = simplex
         super().__init__(n_starts=n_starts, huber_delta=huber_delta, bootstrap=bootstrap,
                          random_state=random_state, bounds=bounds, max_iter=max_iter)
 

@@ -2,6 +2,10 @@
 
 A continual-pretraining run starts from one (`train_proxy(init_checkpoint=...)`), and its identity
 (`checkpoint_id`) is part of the continual run's id.
+
+Checkpoints live in run stores that other people and machines write to, so they are read with
+`torch.load(weights_only=True)`: a file holding anything but tensors and plain data (dicts, lists,
+strings, numbers) is refused before any of it is built, and loading one never runs code.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ import dataclasses
 import hashlib
 import io
 import os
+import pickle
+import warnings
 from pathlib import Path
 
 import torch
 
 from mixkit.mixture import Mixture
-from mixkit.paths import atomic_write_bytes
+from mixkit.paths import atomic_write_bytes, json_ready
 from mixkit.proxy.config import ProxyConfig
 from mixkit.proxy.model import GPT, GPTConfig
 
@@ -25,7 +31,8 @@ CHECKPOINT_FORMAT = 1
 def write_checkpoint(path: str | os.PathLike, model: GPT, config: ProxyConfig, mixture: Mixture,
                     data_fingerprint: str, run_id: str | None = None) -> Path:
     """Model weights + configs + mixture, written atomically (a crash never leaves a torn file)."""
-    payload = {
+    # Plain Python values only (a numpy float in a config would not load under weights_only=True).
+    meta = json_ready({
         "format": CHECKPOINT_FORMAT,
         "run_id": run_id,
         "model_config": dataclasses.asdict(model.cfg),
@@ -33,21 +40,43 @@ def write_checkpoint(path: str | os.PathLike, model: GPT, config: ProxyConfig, m
         "mixture": mixture.to_dict(),
         "mixture_domains": mixture.domains,
         "data_fingerprint": data_fingerprint,
-        "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()},
-    }
+    }, nan=float("nan"))
+    payload = {**meta, "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
     buf = io.BytesIO()
     torch.save(payload, buf)
     return atomic_write_bytes(path, buf.getvalue())
 
 
 def load_checkpoint(path: str | os.PathLike) -> dict:
+    """The checkpoint's payload; refuses a file that is not tensors and plain data (never runs it)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint {path} does not exist")
-    ckpt = torch.load(path, map_location="cpu", weights_only=False)
+    try:
+        with warnings.catch_warnings():
+            # A pickle made outside torch.save warns about its protocol before it is refused anyway.
+            warnings.filterwarnings("ignore", message="Detected pickle protocol")
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise ValueError(f"checkpoint {path} was refused: it is not only tensors and plain data "
+                         f"({_unpickler_reason(exc)}), so it is damaged or holds objects that would run "
+                         "code when loaded; mixkit never runs code from a checkpoint (a genuine one "
+                         "holds only weights, configs and the mixture)") from None
+    except Exception as exc:  # torch raises KeyError, RuntimeError, EOFError... on a damaged file
+        raise ValueError(f"checkpoint {path} is damaged or not a PyTorch file "
+                         f"({type(exc).__name__}: {exc})") from None
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is not a mixkit proxy checkpoint (format {CHECKPOINT_FORMAT})")
     return ckpt
+
+
+def _unpickler_reason(exc: Exception) -> str:
+    """The line of torch's long weights-only error that names what was refused."""
+    text = str(exc)
+    tail = text.split("WeightsUnpickler error:", 1)[-1]
+    lines = [line.strip() for line in tail.splitlines() if line.strip()]
+    # Only its first sentence: the rest advises allow-listing the object, which mixkit must not do.
+    return (lines[0] if lines else text.strip()).split(". ", 1)[0].rstrip(".")[:300]
 
 
 def checkpoint_id(path: str | os.PathLike, ckpt: dict | None = None) -> str:

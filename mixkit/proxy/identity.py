@@ -4,6 +4,11 @@
 gets the same id: a run store uses it as the run's directory name and a sweep skips what is done.
 These ids name existing stores: changing what is hashed, or how, orphans every stored run
 (tests/test_identity.py pins known ids).
+
+Same id, same curve, bit for bit, on the same machine: a CPU run's torch thread count is part of
+its id, because CPU kernels split their reductions by thread count (1 and 2 threads measured up to
+2e-6 nats apart in fp32 and 2e-3 in bf16 at the smoke preset). One thread, the default of sweeps on
+CPU, is hashed as nothing, so the ids of one-thread runs are those of earlier versions.
 """
 
 from __future__ import annotations
@@ -12,10 +17,13 @@ import dataclasses
 import hashlib
 import json
 
+import torch
+
 from mixkit.mixture import Mixture
 from mixkit.proxy.device import resolve_device, resolve_precision
 
-# Fields that do not change what a run computes (thread count, preset label) stay out of its id.
+# Fields that do not change what a run computes (the preset label) stay out of its id; the seed is
+# hashed on its own, and the thread count as it resolves (see cpu_threads).
 _NOT_HASHED = ("threads", "name", "seed")
 
 
@@ -29,11 +37,23 @@ def _config_dict(config) -> dict:
     d = {k: v for k, v in d.items() if k not in _NOT_HASHED}
     # "auto" device and precision are hashed as what they resolve to on this machine: a bf16 run and
     # an fp32 run of the same config are different computations and must not share a cache entry.
+    device = resolve_device(config) if d.get("device") == "auto" else str(d.get("device"))
     if d.get("device") == "auto" or d.get("precision") == "auto":
-        device = resolve_device(config)
         d["device"] = "cuda" if device.startswith("cuda") else device
         d["precision"] = resolve_precision(config, device)
+    threads = cpu_threads(config, device)
+    if threads is not None and threads != 1:
+        d["cpu_threads"] = threads
     return d
+
+
+def cpu_threads(config, device: str) -> int | None:
+    """The torch thread count a run trains with on a CPU (`config.threads`, else this process's
+    current count); None on a GPU, whose kernels do not depend on it."""
+    if not device.startswith("cpu"):
+        return None
+    threads = getattr(config, "threads", None)
+    return int(threads) if threads is not None else torch.get_num_threads()
 
 
 def _mixture_dict(mixture: Mixture) -> dict:
@@ -42,7 +62,8 @@ def _mixture_dict(mixture: Mixture) -> dict:
 
 
 def config_hash(config) -> str:
-    """Hash of the config fields that change the computation (not seed, threads or preset name)."""
+    """Hash of the config fields that change the computation: not the seed or the preset name; device,
+    precision and the CPU thread count as they resolve."""
     return _digest(_config_dict(config))
 
 

@@ -15,10 +15,8 @@ import traceback
 import torch
 
 from mixkit.proxy import ProxyConfig, train_proxy
-from mixkit.runs.locks import try_lock, unlock
+from mixkit.runs.locks import try_lock
 from mixkit.runs.store import CHECKPOINT, STORAGE_ERRNOS, RunStore, storage_error_message
-
-_LOCK_POLL_S = 1.0
 
 
 def complete(store: RunStore, rid: str, need_checkpoint: bool) -> bool:
@@ -28,22 +26,26 @@ def complete(store: RunStore, rid: str, need_checkpoint: bool) -> bool:
 
 
 def run_job(job: dict) -> tuple[str, str, str | None]:
-    """Train one run into the store unless it is finished. Returns (status, run_id, error)."""
+    """Train one run into the store unless it is finished. Returns (status, run_id, error).
+
+    status: "ok" (trained now), "skipped" (finished already, or by another process meanwhile),
+    "failed" (error is its one-line message), or "busy": another live process holds the run and
+    `job["wait"]` is False, so the caller can train something else and come back. By default a
+    job waits for such a holder to finish or die.
+    """
     store = RunStore(job["store"])
     rid = job["run_id"]
-    d = store.run_dir(rid)
     need_checkpoint = bool(job.get("checkpoints"))
-    # Another live process holding the lock is training this run: wait for it to finish or die.
-    while not try_lock(d):
-        if complete(store, rid, need_checkpoint):
-            return "skipped", rid, None
-        time.sleep(_LOCK_POLL_S)
     try:
+        lock = try_lock(store.run_dir(rid), wait=job.get("wait", True))
+    except OSError as exc:  # e.g. no space for the lock file: the run fails, the sweep goes on
+        return "failed", rid, _record_failure(store, job, exc)
+    if lock is None:
+        return ("skipped" if complete(store, rid, need_checkpoint) else "busy"), rid, None
+    with lock:
         if complete(store, rid, need_checkpoint):
             return "skipped", rid, None
         return _train_into_store(store, job)
-    finally:
-        unlock(d)
 
 
 def _train_into_store(store: RunStore, job: dict) -> tuple[str, str, str | None]:

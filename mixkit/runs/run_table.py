@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
 import warnings
 from pathlib import Path
@@ -67,36 +66,50 @@ def import_runs(table, store) -> list[str]:
     """Bring runs trained elsewhere (a DataFrame or CSV in the run-table schema) into the store.
 
     Each run becomes a finished directory holding its rows; runs already in the store are kept as
-    they are. Returns the imported run ids.
+    they are. The whole table is checked (:func:`mixkit.table.validate_table`) and every run's
+    files prepared before the first is written, so a bad row anywhere imports nothing. Returns the
+    imported run ids.
     """
     store = as_store(store)
-    if isinstance(table, (str, os.PathLike)):
-        path = Path(table)
-        if not path.is_file():
-            raise FileNotFoundError(f"run table {path} does not exist")
-        table = pd.read_csv(path, dtype={"run_id": str, "config_hash": str, "domain": str})
-    df = validate_table(table)
+    df = _read_table(table)
     df["run_id"] = df["run_id"].astype(str)
-    imported = []
+    pending = []
     for rid, rows in df.groupby("run_id", sort=False):
         d = store.run_dir(_dir_name(rid))
-        if (d / DONE).is_file():
-            continue
+        if not (d / DONE).is_file():
+            pending.append((rid, d, _run_files(rid, rows)))
+    by_folder: dict[Path, str] = {}
+    for rid, d, _ in pending:
+        if d in by_folder:
+            raise ValueError(f"run ids {by_folder[d]!r} and {rid!r} map to the same run folder {d}; rename one")
+        by_folder[d] = rid
+    for _, d, files in pending:
         d.mkdir(parents=True, exist_ok=True)
-        first = rows.iloc[0]
-        record = {"run_id": rid, "imported": True, "seed": int(first["seed"]), "config_hash": str(first["config_hash"]),
-                  "model_size": _int_or_none(first["model_size"]), "config": {}, "metrics": {},
-                  "mixture": {dom: float(w) for dom, w in mixture_weights(rows).iloc[0].items()}}
-        finish_run(d, {CONFIG: json.dumps(json_ready(record), indent=1), CURVE: rows.to_csv(index=False)})
-        imported.append(rid)
-    return imported
+        finish_run(d, files)
+    return [rid for rid, _, _ in pending]
 
 
-def _int_or_none(v):
+def _read_table(table) -> pd.DataFrame:
+    """The validated run table of a DataFrame or CSV path; errors name the file."""
+    if not isinstance(table, (str, os.PathLike)):
+        return validate_table(table)
+    path = Path(table)
+    if not path.is_file():
+        raise FileNotFoundError(f"run table {path} does not exist")
     try:
-        return int(v) if math.isfinite(float(v)) else None
-    except (TypeError, ValueError):
-        return None
+        raw = pd.read_csv(path, dtype={"run_id": str, "config_hash": str, "domain": str})
+        return validate_table(raw)
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as err:  # EmptyDataError is a ValueError
+        raise ValueError(f"run table {path}: {err}") from None
+
+
+def _run_files(rid: str, rows: pd.DataFrame) -> dict[str, str]:
+    """config.json and curve.csv of one imported run (validated rows: one mixture, size and seed)."""
+    first = rows.iloc[0]
+    record = {"run_id": rid, "imported": True, "seed": int(first["seed"]), "config_hash": str(first["config_hash"]),
+              "model_size": int(first["model_size"]), "config": {}, "metrics": {},
+              "mixture": {dom: float(w) for dom, w in mixture_weights(rows).iloc[0].items()}}
+    return {CONFIG: json.dumps(json_ready(record), indent=1), CURVE: rows.to_csv(index=False)}
 
 
 def _dir_name(rid: str) -> str:

@@ -2,7 +2,8 @@
 
 Layout of a store:
 
-    <store>/<run_id>/lock          PID of the process training it (removed when it stops)
+    <store>/<run_id>/lock          flock-ed by the process training it (mixkit.runs.locks); removed
+                                   when it stops, freed by the kernel when it dies
     <store>/<run_id>/config.json   resolved config, mixture, data fingerprint, metrics   } written only
     <store>/<run_id>/curve.csv     run-table rows of this run (mixkit.table schema)      } when the run
     <store>/<run_id>/model.pt      final weights (only when checkpoints are asked for)   } finishes,
