@@ -8,7 +8,7 @@ import pandas as pd
 
 from mixkit.mixture import Mixture
 from mixkit.proxy.config import ProxyConfig
-from mixkit.proxy import identity
+from mixkit.proxy.identity import config_hash as _config_hash
 
 
 @dataclass
@@ -36,7 +36,7 @@ class RunResult:
 
     @property
     def config_hash(self) -> str:
-        return identity.config_hash(self.config)
+        return _config_hash(self.config)
 
     @property
     def final_losses(self) -> dict[str, float]:
