@@ -22,6 +22,8 @@ from mixkit import corpus
 from mixkit.mixture import Mixture
 from mixkit.table import pivot_losses, validate_table
 
+from run_tables import synthetic_run_table
+
 DOMAINS = ["code", "docs", "math"]
 
 
@@ -74,16 +76,7 @@ def test_mixture_array_and_domain_mismatches():
 
 
 def good_table(n_runs: int = 6, steps=(100, 200, 400, 800)) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    rows = []
-    for r in range(n_runs):
-        w = rng.dirichlet(np.ones(len(DOMAINS)))
-        for s in steps:
-            for dom in ("code", "docs"):
-                rows.append({"run_id": f"run{r}", "model_size": 1_000_000, "step": s, "tokens": s * 4096.0,
-                             "domain": dom, "loss": 2.0 + 5.0 / s ** 0.5 + 0.1 * w[0], "seed": 0,
-                             "config_hash": "abc", **{f"w:{d}": w[i] for i, d in enumerate(DOMAINS)}})
-    return pd.DataFrame(rows)
+    return synthetic_run_table(n_runs, train_domains=DOMAINS, val_domains=("code", "docs"), steps=steps)
 
 
 def test_good_table_is_valid():

@@ -29,6 +29,8 @@ from mixkit.proxy.checkpoint import load_checkpoint
 from mixkit.proxy.sampler import MixtureSampler, eval_batches
 from mixkit.table import at_step, pivot_losses, target_loss, validate_table
 
+from run_tables import synthetic_run_table
+
 REPO = Path(__file__).resolve().parents[1]
 DOMAINS = ["code", "docs", "math"]
 TINY = dict(context_length=32, batch_size=4, steps=2, eval_every=1, eval_tokens=256, device="cpu", precision="fp32",
@@ -74,16 +76,7 @@ def _token_data():
 
 
 def _table(n_runs: int = 4) -> pd.DataFrame:
-    rng = np.random.default_rng(0)
-    rows = []
-    for r in range(n_runs):
-        w = rng.dirichlet(np.ones(len(DOMAINS)))
-        for step in (100, 200):
-            for dom in ("code", "docs"):
-                rows.append({"run_id": f"run{r}", "model_size": 1000, "step": step, "tokens": step * 128.0,
-                             "domain": dom, "loss": 3.0 + w[0] / step, "seed": 0, "config_hash": "",
-                             **{f"w:{d}": w[i] for i, d in enumerate(DOMAINS)}})
-    return pd.DataFrame(rows)
+    return synthetic_run_table(n_runs, train_domains=DOMAINS, val_domains=("code", "docs"), steps=(100, 200))
 
 
 def _quadratic(W):

@@ -23,22 +23,15 @@ from mixkit.optimize import optimize_mixture
 from mixkit.runs import import_runs, load_runs
 from mixkit.table import WEIGHT_SUM_ATOL, last_step, pivot_losses, validate_table
 
+from run_tables import synthetic_run_table
+
 DOMAINS = ("a", "b", "c")
 STEPS = (100, 200, 400, 800, 1600)
 
 
 def good_table(n_runs: int = 6) -> pd.DataFrame:
     """n_runs runs on Dirichlet mixtures, every STEP, two validation domains; index 0..n-1."""
-    rng = np.random.default_rng(0)
-    rows = []
-    for r in range(n_runs):
-        w = rng.dirichlet(np.ones(len(DOMAINS)))
-        for s in STEPS:
-            for dom in ("a", "b"):
-                rows.append({"run_id": f"run{r}", "model_size": 1_000_000, "step": s, "tokens": s * 4096,
-                             "domain": dom, "loss": 2.0 + 5.0 / s ** 0.5 + 0.3 * w[0] + 0.1 * (dom == "b"),
-                             "seed": 0, "config_hash": "abc", **{f"w:{d}": w[i] for i, d in enumerate(DOMAINS)}})
-    return pd.DataFrame(rows)
+    return synthetic_run_table(n_runs, train_domains=DOMAINS, val_domains=("a", "b"), steps=STEPS)
 
 
 # The example row of every bad table: run1, step 400, domain "a" (runs hold 10 rows each).
