@@ -20,6 +20,10 @@ Every score comes from predictions of points the law was not fitted on. Protocol
   size law per mixture -> mixing law, scored on the real 410M runs; step-20000 losses of
   70M..410M -> 1B, scored on the six 1B runs (two of them, ids 998/999, are mixtures no proxy ran).
   `size law only` scores the stage-2 predictions without the mixing law (fit mixtures only).
+- mixinglaws/5Mix/1B, 70M-410M at all steps fitted, every released 1B (run, step) point predicted
+  (19 points: six runs at 20k, two of them to 100k): the joint laws of Shukor et al. 2025
+  (JointLaw, additive and joint form, one fit on (N non-embedding, D = step, h) rows) beside the
+  nested pipeline (one per 1B step, target "1B" = Pythia-1B's non-embedding N); overall Pile loss.
 - mixinglaws/5Mix BiMix step extrapolation: BiMix full form per group over (steps, own proportion)
   fitted on every run's checkpoints <= 15000 steps, scored on all later checkpoints (to 30k, and to
   100k for the few long runs); reference: one step law per (run, group) on the same early points.
@@ -47,9 +51,10 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from mixkit import published, reference
-from mixkit.laws import (BiMixLaw, ChinchillaLaw, ContinualMixingLaw, ImplicitMixingLaw, LightGBMLaw,
+from mixkit.laws import (BiMixLaw, ChinchillaLaw, ContinualMixingLaw, ImplicitMixingLaw, JointLaw, LightGBMLaw,
                          LinearRegressionLaw, LogLinearLaw, MixingLaw, SizeLaw, StepLaw, compare_laws,
                          critical_proportion, nested_prediction, seed_noise_floor)
+from mixkit.laws.joint import joint_inputs
 from mixkit.table import pivot_losses, weight_column
 
 REPO = Path(__file__).resolve().parents[1]
@@ -151,7 +156,7 @@ def bench_5mix_nested(rows, g5: pd.DataFrame, S: np.ndarray, quick: bool) -> Non
         t0 = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            nested = nested_prediction(fit_tab, target_step=None, target_size=published.parse_size(target),
+            nested = nested_prediction(fit_tab, target_step=None, target_size=target,
                                        mixing_law=MixingLaw(n_starts=8, random_state=0),
                                        size_law=SizeLaw(n_starts=4, random_state=0), domains=DOMS, progress=False)
         fit_s = time.perf_counter() - t0
@@ -174,6 +179,38 @@ def bench_5mix_nested(rows, g5: pd.DataFrame, S: np.ndarray, quick: bool) -> Non
         if (~seen).any():
             rows.append(row(ds, proto, "nested(step->size->mixing)", "overall, new mixtures", n_fit, obs[~seen], pred[~seen],
                             np.nan, "mixtures no proxy ran"))
+
+
+def bench_5mix_1b(rows, g5: pd.DataFrame, S: np.ndarray, quick: bool, extra: list) -> None:
+    """70M-410M at every step fitted, every released 1B (run, step) point predicted: the joint laws
+    (one fit) beside the nested pipeline (one fit per target step), overall Pile loss."""
+    fit_tab = g5[g5["size_label"].isin(["70M", "160M", "305M", "410M"]) & ~g5["holdout"]]
+    big = g5[g5["size_label"] == "1B"]
+    weights = dict(zip(DOMS, S))
+    X, y = joint_inputs(fit_tab, weights)  # N non-embedding; D = step (the release has no batch size)
+    Xt, yt = joint_inputs(big, weights)
+    ds, proto = "mixinglaws/5Mix/1B", "70M-410M all steps -> every 1B point"
+    for form in ("additive", "joint"):
+        law = JointLaw(form=form, random_state=0)
+        fit_s = quiet_fit(law, X, y)
+        note = "converged" if law.result_.converged else "stopped on its iteration cap"
+        rows.append(row(ds, proto, f"joint law ({form})", "overall", len(X), yt, law.predict(Xt), fit_s, note))
+    steps = sorted(big["step"].unique()) if not quick else [20_000, 100_000]
+    pred, obs, t0 = [], [], time.perf_counter()
+    for step in steps:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            nested = nested_prediction(fit_tab, target_step=int(step), target_size="1B", domains=DOMS, progress=False)
+        at = big[big["step"] == step]
+        W, L = pivot_losses(at, step=int(step), domains=DOMS)
+        pred.append(np.asarray(nested.predict(W[DOMS], warn=False)) @ S)
+        obs.append(L[DOMS].to_numpy() @ S)
+    wall = time.perf_counter() - t0
+    obs, pred = np.concatenate(obs), np.concatenate(pred)
+    rows.append(row(ds, proto, "nested(step->size->mixing)", "overall", len(fit_tab["run_id"].unique()), obs, pred,
+                    wall, f"{len(steps)} pipelines, one per 1B step"))
+    extra.append(f"5Mix 1B: nested pipeline wall time {wall:.1f} s for {len(steps)} target steps "
+                 f"({wall / len(steps):.1f} s each; N = Pythia non-embedding sizes {nested.sizes['N'].astype(int).tolist()})")
 
 
 def bench_bimix_steps(rows, g5: pd.DataFrame, quick: bool, cut: int = 15000) -> None:
@@ -302,6 +339,7 @@ def main(argv=None) -> None:
     for name, fn in (("sld", lambda: bench_sld(rows, peer, S)),
                      ("5mix-cv", lambda: bench_5mix_cv(rows, g5, S, args.quick)),
                      ("5mix-nested", lambda: bench_5mix_nested(rows, g5, S, args.quick)),
+                     ("5mix-1b", lambda: bench_5mix_1b(rows, g5, S, args.quick, extra)),
                      ("5mix-bimix", lambda: bench_bimix_steps(rows, g5, args.quick)),
                      ("ct", lambda: bench_ct(rows, peer, s, extra)),
                      ("regmix", lambda: bench_regmix(rows, peer, args.quick)),

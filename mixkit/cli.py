@@ -1,4 +1,4 @@
-"""The `mixkit` command: corpus, sweeps, run-store summaries and reports."""
+"""The `mixkit` command: corpus, sweeps, run-store summaries, fits and reports."""
 
 from __future__ import annotations
 
@@ -165,6 +165,40 @@ def cmd_report(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_fit(args) -> int:
+    from mixkit import fit
+
+    options = fit.FitOptions(
+        target=tuple(t for arg in args.target for t in arg.split(",") if t),
+        target_weights=None if args.target_weights is None else tuple(
+            _number(w, "--target-weights") for w in args.target_weights.split(",")),
+        direction=args.direction, law=args.law, compare=tuple(c for c in args.compare.split(",") if c),
+        kl=None if args.kl == "auto" else _number(args.kl, "--kl"), folds=args.folds, seed=args.seed,
+        n_boot=args.n_boot, alpha=args.alpha, target_tokens=args.target_tokens,
+        repetition_factor=args.repetition_factor, renormalize=args.renormalize, run_column=args.run_column,
+        step=args.step, model_size=args.model_size)
+    folder, reused, summary = fit.run_fit(options, args.out, run_table=args.run_table, ratios=args.ratios,
+                                          metrics=args.metrics, prior=args.prior, token_counts=args.token_counts,
+                                          bounds=args.bounds)
+    for w in summary["warnings"]:
+        print(f"mixkit: warning: {w}", file=sys.stderr)
+    lo_hi = summary["predicted_interval"]
+    shown = f" [{lo_hi[0]:.4f}, {lo_hi[1]:.4f}]" if lo_hi else ""
+    print(f"{'reused' if reused else 'wrote'} {folder}")
+    print(f"{summary['law']} ({summary['method']}, lambda={summary['kl']:g}): predicted {summary['target']} "
+          f"{summary['predicted_target']:.4f}{shown}; converged: {summary['converged']}; "
+          f"extrapolates: {summary['extrapolates']}")
+    print(f"proposal: {folder / 'proposal.json'}  report: {folder / 'report.html'}")
+    return 0
+
+
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{flag} takes numbers{' or auto' if flag == '--kl' else ''}, got {text!r}") from None
+
+
 def _count(minimum: int):
     """An argparse type: an integer >= minimum (0 is a value like any other, never "not given")."""
 
@@ -232,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--json", action="store_true")
     runs.set_defaults(func=cmd_runs)
 
+    _fit_parser(sub)
+
     rep = sub.add_parser("report", help="run every notebook with papermill into HTML reports")
     rep.add_argument("--preset", default="quick")
     rep.add_argument("--only", action="append", help="notebook name (repeatable)")
@@ -239,6 +275,38 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--kernel", default="python3")
     rep.set_defaults(func=cmd_report)
     return parser
+
+
+def _fit_parser(sub) -> None:
+    # Law names are checked by mixkit.fit (importing it here would load matplotlib for every command).
+    fit = sub.add_parser("fit", help="fit laws to run CSVs and propose a mixture with intervals")
+    fit.add_argument("run_table", nargs="?", type=_path, help="a mixkit run table CSV (or use --ratios/--metrics)")
+    fit.add_argument("--ratios", type=_path, help="Olmix ratios.csv: run column + one column per domain")
+    fit.add_argument("--metrics", type=_path, help="Olmix metrics.csv: run column + metric columns")
+    fit.add_argument("--run-column", help="the run column (default: run, else run_id)")
+    fit.add_argument("--renormalize", action="store_true", help="divide each mixture by its sum (says by how much)")
+    fit.add_argument("--target", action="append", required=True,
+                     help="metric column(s) to optimise (comma-separated or repeated; several: their mean)")
+    fit.add_argument("--target-weights", help="comma-separated weights of the target columns (a weighted sum)")
+    fit.add_argument("--direction", choices=["min", "max"], default="min", help="which direction is better")
+    fit.add_argument("--law", default="log-linear",
+                     help="log-linear (default), mixing, implicit-mixing, linear or lightgbm")
+    fit.add_argument("--compare", default="log-linear,mixing,linear,lightgbm",
+                     help="comma-separated laws scored out of fold")
+    fit.add_argument("--kl", default="auto", help="KL-to-prior strength lambda, or auto (2-fold cross-fitting)")
+    fit.add_argument("--prior", type=_path, help="prior per domain (CSV domain,value or JSON)")
+    fit.add_argument("--token-counts", type=_path, help="available tokens per domain (CSV domain,value or JSON)")
+    fit.add_argument("--target-tokens", type=float, help="tokens of the target run (caps from repetition)")
+    fit.add_argument("--repetition-factor", type=float, default=4.0)
+    fit.add_argument("--bounds", type=_path, help="per-domain share limits (CSV domain,lo,hi)")
+    fit.add_argument("--folds", type=_count(2), default=5)
+    fit.add_argument("--n-boot", type=_count(2), default=30)
+    fit.add_argument("--alpha", type=float, default=0.1, help="intervals are (1 - alpha)")
+    fit.add_argument("--seed", type=_count(0), default=0)
+    fit.add_argument("--step", default="last", help="run table: step to fit (default: each run's last)")
+    fit.add_argument("--model-size", type=_count(1), help="run table: the model size to fit")
+    fit.add_argument("--out", type=_path, default="fits", help="parent folder of the output folder")
+    fit.set_defaults(func=cmd_fit)
 
 
 def main(argv: list[str] | None = None) -> int:

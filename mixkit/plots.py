@@ -6,6 +6,10 @@ numbers land in metrics.json and in the picture.
 
 from __future__ import annotations
 
+import html
+import io
+import re
+from functools import lru_cache
 from typing import Mapping, Sequence
 
 import matplotlib.pyplot as plt
@@ -246,3 +250,85 @@ def rank_transfer(losses: pd.DataFrame, x: str = "small", y: str = "large", xlab
 def save(fig: plt.Figure, path) -> None:
     """Write a figure as PNG beside the report (the notebook still shows it inline)."""
     fig.savefig(path, dpi=110, bbox_inches="tight")
+
+
+def interaction_matrix(matrix: pd.DataFrame, title: str = "log-linear interaction matrix") -> plt.Figure:
+    """Heatmap of a law's effects: rows are targets (metrics), columns training domains, each cell
+    the exponent t_ij of the log-linear law (negative: more of domain j lowers metric i)."""
+    h = max(2.5, 0.35 * matrix.shape[0] + 1.5)
+    w = max(5.0, 0.35 * matrix.shape[1] + 2.5)
+    fig, ax = plt.subplots(figsize=(w, h))
+    values = matrix.to_numpy(dtype=float)
+    lim = float(np.nanmax(np.abs(values))) or 1.0
+    image = ax.imshow(values, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+    fig.colorbar(image, ax=ax, label="t (effect on log reducible loss)")
+    ax.set_xticks(range(matrix.shape[1]), [str(c) for c in matrix.columns], rotation=90, fontsize="small")
+    ax.set_yticks(range(matrix.shape[0]), [str(i) for i in matrix.index], fontsize="small")
+    ax.grid(False)
+    ax.set_xlabel("training domain")
+    ax.set_ylabel("metric")
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def proposal_with_interval(table: pd.DataFrame, title: str = "proposed mixture") -> plt.Figure:
+    """The proposed weight of each domain (bars) with its bootstrap interval (error bars), the range
+    of weights among the fitted mixtures (grey span) and the prior (black tick). `table` is indexed by
+    domain with columns weight and optionally lower/upper, min_seen/max_seen, prior."""
+    x = np.arange(len(table))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.3 * len(table) + 2.0), 4))
+    if {"min_seen", "max_seen"} <= set(table.columns):
+        ax.bar(x, table["max_seen"] - table["min_seen"], bottom=table["min_seen"], width=0.8, color="lightgrey",
+               label="range in the fitted mixtures")
+    yerr = None
+    if {"lower", "upper"} <= set(table.columns):
+        w = table["weight"].to_numpy()
+        yerr = np.vstack([np.clip(w - table["lower"], 0, None), np.clip(table["upper"] - w, 0, None)])
+    ax.bar(x, table["weight"], width=0.5, yerr=yerr, capsize=2, label="proposed (bootstrap interval)")
+    if "prior" in table.columns:
+        ax.scatter(x, table["prior"], marker="_", s=200, color="black", label="prior", zorder=3)
+    ax.set_xticks(x, [str(d) for d in table.index], rotation=60, ha="right", fontsize="small")
+    ax.set_ylabel("weight")
+    ax.set_title(title)
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+# TeX that matplotlib's mathtext lacks, rewritten to what it has (sizes of delimiters are dropped).
+_TEX_FIXES = [
+    (re.compile(r"\\(?:Bigg|bigg|Big|big)[lr]?(?![a-zA-Z])"), ""),
+    (re.compile(r"\\le(?![a-zA-Z])"), r"\\leq"),
+    (re.compile(r"\\ge(?![a-zA-Z])"), r"\\geq"),
+    (re.compile(r"\\(?:text|operatorname|textrm)\{"), r"\\mathrm{"),
+    (re.compile(r"\\[td]frac(?![a-zA-Z])"), r"\\frac"),
+    (re.compile(r"\\[lr]vert(?![a-zA-Z])"), "|"),
+    (re.compile(r"\\(?:displaystyle|textstyle|nonumber)(?![a-zA-Z])"), ""),
+]
+_SVG_NOISE = re.compile(r"<\?xml.*?\?>|<!DOCTYPE.*?>|<metadata>.*?</metadata>|<!--.*?-->", re.S)
+
+
+@lru_cache(maxsize=4096)
+def math_svg(tex: str, display: bool = False, size: float = 11.0) -> str | None:
+    """TeX math rendered by matplotlib's mathtext as one line of inline SVG (glyphs as paths, no
+    fonts, no script, no network), or None when mathtext cannot parse it. Display math is centred
+    on its own line; inline math sits on the text's baseline."""
+    from matplotlib import mathtext
+    from matplotlib.font_manager import FontProperties
+
+    text = " ".join(tex.split())
+    for pattern, repl in _TEX_FIXES:
+        text = pattern.sub(repl, text)
+    buf = io.BytesIO()
+    rc = {"svg.fonttype": "path", "savefig.transparent": True, "svg.hashsalt": "mixkit-math"}
+    try:
+        with plt.rc_context(rc):
+            depth = mathtext.math_to_image(f"${text}$", buf, prop=FontProperties(size=size), format="svg", dpi=72)
+    except (ValueError, RuntimeError):  # mathtext's ParseFatalException is a ValueError
+        return None
+    svg = " ".join(_SVG_NOISE.sub("", buf.getvalue().decode()).split())
+    label = html.escape(tex, quote=True)
+    style = "display:block;margin:.6em auto" if display else f"vertical-align:-{float(depth or 0):.1f}pt"
+    cls = "mixkit-math mixkit-math-display" if display else "mixkit-math"
+    return svg.replace("<svg ", f'<svg class="{cls}" role="img" aria-label="{label}" style="{style}" ', 1)

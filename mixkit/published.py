@@ -7,20 +7,26 @@ through the same analysis code. Users download the files themselves and point th
 Formats (see each function for the details that the files leave implicit):
 
 * Data Mixing Laws (Ye et al. 2024), github.com/yegcjs/mixinglaws ``data/``:
-  :func:`load_mixinglaws` for ``{2Mix,3Mix,5Mix,ct}/<size>.txt``, :func:`load_valid_weights`
-  for ``valid_weight.json``, :func:`load_proportions` for ``5Mix/proportions.txt``;
+  :func:`load_mixinglaws` for ``<any folder>/<size>.txt`` (domains given, known for the released
+  folders, or inferred from the run names; rounded ratios renormalised within a tolerance, with a
+  warning), :func:`load_valid_weights` for ``valid_weight.json``, :func:`load_proportions` for
+  ``proportions.txt`` files of any width;
   :func:`five_mix_group_shares` and :func:`five_mix_group_losses` aggregate the Pile-valid
   subdomains into the five 5Mix groups, :func:`continual_pile_losses` gives the ``ct`` runs'
   Pile losses.
 * The 5Mix data at step 30k as packaged by github.com/linhaowei1/SLD: :func:`load_sld`, and
   :func:`sld_split` for its train/eval split of one model size.
 * RegMix (Liu et al. 2024), github.com/sail-sg/regmix ``data/``: :func:`load_regmix`,
-  :func:`regmix_xy`.
+  :func:`regmix_xy`, for every released scale (1M, 60M, 1B).
 * Epoch AI's Chinchilla replication (``svg_extracted_data.csv``): :func:`load_chinchilla`.
+* AI2's Olmix pair (``ratios.csv`` + ``metrics.csv``, joined on a run column): :func:`read_olmix`
+  and :func:`write_olmix`, from :mod:`mixkit.olmix`.
 
 Model sizes in these releases are nominal *total* parameter counts taken from the size labels
-("70M" -> 70_000_000), not the non-embedding counts that mixkit's own runs record; this matters
-only when the sizes of different sources are mixed in one size law.
+("70M" -> 70_000_000): ``model_size`` keeps them, and the mixinglaws tables also carry the
+non-embedding N (the N of scaling laws) in ``non_embedding_params``, from a size map (default
+:data:`mixkit.reference.PYTHIA`); the nested pipeline uses it. Bad lines raise errors naming the
+file and line.
 """
 
 from __future__ import annotations
@@ -34,7 +40,9 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mixkit.table import pivot_losses, validate_table, weight_column
+from mixkit import reference
+from mixkit.olmix import read_olmix, write_olmix  # noqa: F401
+from mixkit.table import NON_EMBEDDING_COLUMN, pivot_losses, validate_table, weight_column
 
 # Training domains of each mixinglaws folder, in the order of the ratios in the run names.
 # The orders were checked against the data: each ratio lowers the loss of its own domain.
@@ -96,13 +104,17 @@ HOLDOUT_ID = 900
 # RegMix proxies: 1000 steps of 512 x 2048 tokens (their synthesize_mixture.py config).
 REGMIX_STEPS = 1000
 REGMIX_TOKENS = float(REGMIX_STEPS * 512 * 2048)
-REGMIX_SIZES = {"1m": 1_000_000, "60m": 60_000_000}
+# Released scales: 1M (train 512, test 256), 60M (test 256), 1B (test 64, files named ..._1B.csv).
+REGMIX_SIZES = {"1m": 1_000_000, "60m": 60_000_000, "1b": 1_000_000_000}
+# (step, tokens) of each scale. The 1B files state neither: their one checkpoint is recorded as
+# step 1 with tokens NaN rather than a guessed budget.
+REGMIX_SCHEDULE = {"1m": (REGMIX_STEPS, REGMIX_TOKENS), "60m": (REGMIX_STEPS, REGMIX_TOKENS), "1b": (1, np.nan)}
 REGMIX_TARGET = "pile_cc"
 
 SLD_STEP = 30_000
 
 _RUN_RE = re.compile(
-    r"^(?:(?P<size>\d+(?:\.\d+)?[KMBT])_)?(?:(?P<tag>RP|base2|ct)_)?(?P<id>\d+)-(?P<ratios>[0-9.]+(?:-[0-9.]+)*)$"
+    r"^(?:(?P<size>\d+(?:\.\d+)?[KMBT])_)?(?:(?P<tag>[A-Za-z][A-Za-z0-9]*)_)?(?P<id>\d+)-(?P<ratios>[0-9.]+(?:-[0-9.]+)*)$"
 )
 _BASE_RE = re.compile(r"^pythia_(?P<size>\d+(?:\.\d+)?[kmbt])_step(?P<step>\d+)$", re.IGNORECASE)
 _SIZE_RE = re.compile(r"^(\d+(?:\.\d+)?)([KMBT])$", re.IGNORECASE)
@@ -138,8 +150,9 @@ def _validation_domain(val_file: str) -> str:
 # ----------------------------------------------------------------------------------------------
 
 
-def _read_mixinglaws_file(path: Path, variant: str, domains: Sequence[str]) -> pd.DataFrame:
-    """Rows of one <size>.txt, before steps named 'last' are resolved and duplicates dropped."""
+def _read_mixinglaws_file(path: Path, variant: str) -> pd.DataFrame:
+    """Rows of one <size>.txt with each run's ratios as read, before the domains are known, steps
+    named 'last' resolved and duplicates dropped. ``where`` keeps file:line for later errors."""
     size_label = path.stem
     model_size = parse_size(size_label)
     rows = []
@@ -148,21 +161,11 @@ def _read_mixinglaws_file(path: Path, variant: str, domains: Sequence[str]) -> p
             continue
         where = f"{path}:{lineno}"
         ckpt, val_file, loss = _split_line(line, where)
-        run_name, mix_id, ratios, step, is_base = _read_checkpoint(ckpt, len(domains), where)
-        _check_ratios(ratios, domains, variant, run_name, where)
-        rows.append(
-            {
-                "run_id": f"{variant}/{size_label}/{run_name}",
-                "model_size": model_size,
-                "size_label": size_label,
-                "mix_id": mix_id,
-                "step_text": step,
-                "domain": _validation_domain(val_file),
-                "loss": loss,
-                "is_base": is_base,
-                **{weight_column(d): r for d, r in zip(domains, ratios)},
-            }
-        )
+        run_name, mix_id, ratios, step, is_base = _read_checkpoint(ckpt, where)
+        rows.append({"run_id": f"{variant}/{size_label}/{run_name}", "model_size": model_size,
+                     "size_label": size_label, "mix_id": mix_id, "step_text": step,
+                     "domain": _validation_domain(val_file), "loss": loss, "is_base": is_base,
+                     "ratios": ratios, "where": where})
     if not rows:
         raise ValueError(f"{path} has no data lines")
     return pd.DataFrame(rows)
@@ -175,40 +178,84 @@ def _split_line(line: str, where: str) -> tuple[str, str, float]:
         raise ValueError(f"{where}: expected 3 tab-separated fields (ckpt_path, val_file, loss), got {len(fields)}")
     ckpt, val_file, loss_text = fields
     try:
-        return ckpt, val_file, float(loss_text)
+        loss = float(loss_text)
     except ValueError:
         raise ValueError(f"{where}: loss {loss_text!r} is not a number") from None
+    if not np.isfinite(loss) or loss <= 0:
+        raise ValueError(f"{where}: loss {loss_text!r} is not a finite positive number")
+    return ckpt, val_file, loss
 
 
-def _read_checkpoint(ckpt: str, n_domains: int, where: str) -> tuple[str, int, list[float], str, bool]:
-    """(run name, mix id, ratios, step text, is_base) of one checkpoint path."""
+def _read_checkpoint(ckpt: str, where: str) -> tuple[str, int, tuple[float, ...] | None, str, bool]:
+    """(run name, mix id, ratios, step text, is_base) of one checkpoint path; ratios None for the
+    ct base model (its mixture, pure Pile, is set once the domains are known)."""
     parts = ckpt.rstrip("/").split("/")
     if _BASE_RE.match(parts[-1]):
         # ct only: the pretrained model that continual training starts from (pure Pile, step 0).
-        return "base", -1, [1.0] + [0.0] * (n_domains - 1), "0", True
+        return "base", -1, None, "0", True
     if len(parts) < 2:
         raise ValueError(f"{where}: checkpoint path {ckpt!r} has no run directory")
     run_name, step = parts[-2], parts[-1]
     m = _RUN_RE.match(run_name)
     if not m:
         raise ValueError(
-            f"{where}: run directory {run_name!r} does not match '[<size>_][RP_|base2_|ct_]<id>-r1-r2-...'"
+            f"{where}: run directory {run_name!r} does not match '[<size>_][<tag>_]<id>-r1-r2-...'"
         )
-    ratios = [float(r) for r in m.group("ratios").split("-")]
+    try:
+        ratios = tuple(float(r) for r in m.group("ratios").split("-"))
+    except ValueError:
+        raise ValueError(f"{where}: run directory {run_name!r} has a ratio that is not a number") from None
     if step != "last" and not step.isdigit():
         raise ValueError(f"{where}: step {step!r} is neither a number nor 'last'")
     return run_name, int(m.group("id")), ratios, step, False
 
 
-def _check_ratios(ratios: list[float], domains: Sequence[str], variant: str, run_name: str, where: str) -> None:
-    if len(ratios) != len(domains):
-        raise ValueError(
-            f"{where}: run {run_name!r} has {len(ratios)} ratios but {variant} has "
-            f"{len(domains)} training domains {list(domains)}"
-        )
-    total = sum(ratios)
-    if not np.isclose(total, 1.0, atol=1e-6):
-        raise ValueError(f"{where}: ratios of run {run_name!r} sum to {total}, not 1")
+def _assign_mixtures(df: pd.DataFrame, variant: str, domains: Sequence[str] | None,
+                     ratio_tol: float) -> tuple[pd.DataFrame, list[str]]:
+    """The ``w:`` columns from each run's ratios; (table, domains).
+
+    Domains are given, known for the folder name, or inferred from the number of ratios (named
+    ``d1 .. dk``, with a warning). Ratios whose sum is off 1 by more than rounding (1e-6) but at
+    most `ratio_tol` are renormalised, with one warning saying by how much; beyond that, an error
+    naming the file and line.
+    """
+    domains = _mixinglaws_domains(variant, domains, df)
+    k = len(domains)
+    given = df["ratios"].map(lambda r: r is not None)
+    counts = df.loc[given, "ratios"].map(len)
+    bad = counts.index[counts != k]
+    if len(bad):
+        first = df.loc[bad[0]]
+        raise ValueError(f"{first['where']}: run {first['run_id']!r} has {len(first['ratios'])} ratios but "
+                         f"{variant} has {k} training domains {list(domains)} ({len(bad)} such line(s))")
+    base = tuple([1.0] + [0.0] * (k - 1))
+    R = np.array([r if r is not None else base for r in df["ratios"]], dtype=float)
+    R = _renormalised(R, df, ratio_tol)
+    wcols = {weight_column(d): R[:, j] for j, d in enumerate(domains)}
+    return df.drop(columns=["ratios"]).assign(**wcols), list(domains)
+
+
+def _renormalised(R: np.ndarray, df: pd.DataFrame, ratio_tol: float) -> np.ndarray:
+    """Rows of R scaled to sum to 1 when within `ratio_tol` of it (warned), else an error."""
+    if np.any(R < 0):
+        i = int(np.flatnonzero((R < 0).any(axis=1))[0])
+        raise ValueError(f"{df['where'].iloc[i]}: run {df['run_id'].iloc[i]!r} has a negative ratio")
+    off = np.abs(R.sum(axis=1) - 1.0)
+    too_far = off > ratio_tol
+    if too_far.any():
+        i = int(np.argmax(off))
+        raise ValueError(f"{df['where'].iloc[i]}: ratios of run {df['run_id'].iloc[i]!r} sum to {R[i].sum():.6g}, "
+                         f"off 1 by {off[i]:.3g} > ratio_tol={ratio_tol:g} ({int(too_far.sum())} such line(s)); "
+                         "pass a larger ratio_tol to renormalise them")
+    fixed = off > 1e-6
+    if fixed.any():
+        runs = df.loc[fixed, "run_id"].unique()
+        i = int(np.argmax(off))
+        warnings.warn(f"renormalised the ratios of {len(runs)} run(s) whose rounded ratios do not sum to 1: "
+                      f"largest deviation {off[i]:.3g} (run {df['run_id'].iloc[i]!r}, sum {R[i].sum():.6g}, "
+                      f"{df['where'].iloc[i]}); tolerance ratio_tol={ratio_tol:g}", stacklevel=4)
+        R = R / R.sum(axis=1, keepdims=True)
+    return R
 
 
 def _resolve_last(df: pd.DataFrame) -> pd.DataFrame:
@@ -251,58 +298,91 @@ def load_mixinglaws(
     sizes: Sequence[str] | None = None,
     domains: Sequence[str] | None = None,
     include_holdout: bool = True,
+    ratio_tol: float = 0.05,
+    size_map: Mapping[str, int] | None = None,
 ) -> pd.DataFrame:
-    """Runs of one Data Mixing Laws folder (``2Mix``, ``3Mix``, ``5Mix`` or ``ct``) as a run table.
+    """Runs of one folder in the Data Mixing Laws text format (any folder name) as a run table.
 
     Each ``<size>.txt`` holds ``ckpt_path<TAB>val_file<TAB>loss`` lines. The mixture is read from
-    the run directory ``[<size>_][RP_|base2_|ct_]<id>-r1-r2-...`` (ratios in the order of
-    :data:`MIXINGLAWS_DOMAINS`), the step from the last path component, the validation domain
-    from ``pythia-pile.valid.<Domain>.bin`` (``Python`` for ``starcoder.python.valid``).
+    the run directory ``[<size>_][<tag>_]<id>-r1-r2-...``, the step from the last path component,
+    the validation domain from ``pythia-pile.valid.<Domain>.bin`` (``Python`` for
+    ``starcoder.python.valid``; any other file name is the domain).
+
+    `domains` names the training domains in the order of the ratios; by default the order of
+    :data:`MIXINGLAWS_DOMAINS` for the four released folders (2Mix, 3Mix, 5Mix, ct), else
+    ``d1 .. dk`` inferred from the number of ratios (with a warning). Ratios that do not sum to 1
+    (the release rounds them) are renormalised with a warning saying by how much, up to
+    `ratio_tol`; a run further off is an error naming the file and line.
+
+    `size_map` ({size label: non-embedding parameters}) fills ``non_embedding_params``; the default
+    is :data:`mixkit.reference.PYTHIA` (the releases use Pythia models; labels it lacks get NaN).
+    ``model_size`` stays the nominal total size of the label ("70M" -> 70e6).
 
     Resolved quirks of the release:
 
-    * step ``last`` repeats a numbered checkpoint of the same run (usually the final one, but in
-      3Mix/70M one run's ``last`` is its step 34500): it takes the step whose losses it matches
-      exactly and the duplicate is dropped; an unmatched ``last`` is dropped with a warning;
+    * step ``last`` repeats a numbered checkpoint of the same run (not always the final one: 3Mix/70M):
+      it takes the step whose losses it matches; an unmatched ``last`` is dropped with a warning;
     * repeated (run, step, domain) lines are dropped (a warning names any whose losses differ);
-    * runs with id > 900 are the authors' validation/default runs: ``holdout`` is True for
-      them; fitting code should use ``df[~df.holdout]`` (or pass ``include_holdout=False``);
+    * runs with id > 900 are the authors' validation runs: ``holdout`` is True (fit on ``~holdout``);
     * ``ct`` also holds the pretrained base model (``pythia_70m_step20000``) that continual
       training starts from; it appears as run ``ct/70M/base`` with ``is_base`` True, step 0
-      and the pure-Pile mixture.
+      and the pure-Pile mixture (all weight on the first domain).
 
-    Extra columns beside the run-table schema: ``size_label`` ("70M"), ``mix_id`` (the id in the
-    run name, -1 for the base model), ``holdout``, ``is_base``, ``source`` ("mixinglaws/<folder>").
-    ``model_size`` is the nominal total size from the label; ``tokens`` is NaN (the release does
-    not state the batch size).
+    Extra columns beside the run-table schema: ``non_embedding_params``, ``size_label`` ("70M"),
+    ``mix_id`` (the id in the run name, -1 for the base model), ``holdout``, ``is_base``, ``source``
+    ("mixinglaws/<folder>"). ``tokens`` is NaN (the release does not state the batch size).
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"mixinglaws folder not found: {folder}")
+    if not 0 <= ratio_tol < 1:
+        raise ValueError(f"ratio_tol must be in [0, 1), got {ratio_tol!r}")
     variant = folder.name
-    domains = _mixinglaws_domains(variant, domains)
     files = _size_files(folder, sizes)
-    df = pd.concat([_read_mixinglaws_file(p, variant, domains) for p in files], ignore_index=True)
-    df = _drop_repeated_lines(_resolve_last(df))
+    df = pd.concat([_read_mixinglaws_file(p, variant) for p in files], ignore_index=True)
+    df, domains = _assign_mixtures(df, variant, domains, ratio_tol)
+    df = _drop_repeated_lines(_resolve_last(df.drop(columns=["where"])))
     df = df.assign(holdout=df["mix_id"] > HOLDOUT_ID)
     if not include_holdout:
         df = df[~df["holdout"]]
-    df = df.assign(tokens=np.nan, seed=0, config_hash="", source=f"mixinglaws/{variant}")
+    sizes_n = _non_embedding(df["size_label"], size_map)
+    df = df.assign(tokens=np.nan, seed=0, config_hash="", source=f"mixinglaws/{variant}",
+                   **{NON_EMBEDDING_COLUMN: sizes_n})
     wcols = [weight_column(d) for d in domains]
     cols = ["run_id", "model_size", "step", "tokens", "domain", "loss", "seed", "config_hash", *wcols,
-            "size_label", "mix_id", "holdout", "is_base", "source"]
+            NON_EMBEDDING_COLUMN, "size_label", "mix_id", "holdout", "is_base", "source"]
     df = df[cols].sort_values(["model_size", "run_id", "step", "domain"]).reset_index(drop=True)
     return validate_table(df)
 
 
-def _mixinglaws_domains(variant: str, domains: Sequence[str] | None) -> Sequence[str]:
+def _non_embedding(labels: pd.Series, size_map: Mapping[str, int] | None) -> np.ndarray:
+    """Non-embedding N of each size label from `size_map` (default: Pythia's), NaN where unknown."""
+    table = reference.PYTHIA.non_embedding if size_map is None else size_map
+    known = {str(k).upper(): v for k, v in table.items()}
+    for label, value in known.items():
+        if not isinstance(value, (int, np.integer, float)) or not value > 0:
+            raise ValueError(f"size_map: the size of {label!r} must be a positive number, got {value!r}")
+    return labels.map(lambda lab: known.get(str(lab).upper(), np.nan)).to_numpy(dtype=float)
+
+
+def _mixinglaws_domains(variant: str, domains: Sequence[str] | None, df: pd.DataFrame) -> list[str]:
+    """Given domains (checked), the known ones of a released folder, or d1..dk from the ratios."""
     if domains is not None:
+        domains = [str(d) for d in domains]
+        if not domains or len(set(domains)) != len(domains):
+            raise ValueError(f"domains must be distinct names, one per ratio, got {domains}")
         return domains
-    if variant not in MIXINGLAWS_DOMAINS:
-        raise ValueError(
-            f"unknown mixinglaws folder {variant!r}; pass domains=[...] (known: {sorted(MIXINGLAWS_DOMAINS)})"
-        )
-    return MIXINGLAWS_DOMAINS[variant]
+    if variant in MIXINGLAWS_DOMAINS:
+        return list(MIXINGLAWS_DOMAINS[variant])
+    lengths = df["ratios"].dropna().map(len)
+    if lengths.empty:
+        raise ValueError(f"{variant}: no run names with ratios to infer the training domains from; pass domains=")
+    k = int(lengths.mode().iloc[0])
+    names = [f"d{j + 1}" for j in range(k)]
+    warnings.warn(f"mixinglaws folder {variant!r} is not one of {sorted(MIXINGLAWS_DOMAINS)}: its {k} training "
+                  f"domains are named {names} in the order of the ratios; pass domains=[...] to name them",
+                  stacklevel=4)
+    return names
 
 
 def _size_files(folder: Path, sizes: Sequence[str] | None) -> list[Path]:
@@ -357,21 +437,36 @@ def load_valid_weights(path: str | Path) -> dict[str, float]:
     return weights
 
 
-def load_proportions(path: str | Path, domains: Sequence[str] = SLD_DOMAINS) -> pd.DataFrame:
-    """The fitting mixtures of ``5Mix/proportions.txt`` (one ``r1-r2-...`` per line) as a DataFrame."""
+def load_proportions(path: str | Path, domains: Sequence[str] | None = SLD_DOMAINS,
+                     ratio_tol: float = 0.05) -> pd.DataFrame:
+    """Mixtures written one per line as ``r1-r2-...`` (``5Mix/proportions.txt``) as a DataFrame.
+
+    `domains` names the columns (default: the five 5Mix groups); None infers their number from the
+    first line and names them ``d1 .. dk``. Every line must have as many ratios. Rows whose sum is
+    off 1 by more than rounding but at most `ratio_tol` are renormalised with a warning; further
+    off, or not numbers, is an error naming the file and line.
+    """
     path = _require_file(Path(path), "proportions file")
-    rows = []
+    rows, wheres = [], []
     for lineno, line in enumerate(path.read_text().splitlines(), start=1):
         if not line.strip():
             continue
+        where = f"{path}:{lineno}"
         try:
             ratios = [float(x) for x in line.strip().split("-")]
         except ValueError:
-            raise ValueError(f"{path}:{lineno}: {line!r} is not a '-'-separated list of numbers") from None
-        if len(ratios) != len(domains):
-            raise ValueError(f"{path}:{lineno}: {len(ratios)} ratios for {len(domains)} domains")
+            raise ValueError(f"{where}: {line!r} is not a '-'-separated list of numbers") from None
+        k = len(domains) if domains is not None else len(rows[0]) if rows else len(ratios)
+        if len(ratios) != k:
+            raise ValueError(f"{where}: {len(ratios)} ratios for {k} domains")
         rows.append(ratios)
-    return pd.DataFrame(rows, columns=list(domains))
+        wheres.append(where)
+    if not rows:
+        raise ValueError(f"{path} holds no mixtures")
+    names = list(domains) if domains is not None else [f"d{j + 1}" for j in range(len(rows[0]))]
+    frame = pd.DataFrame({"run_id": [f"line {w.rsplit(':', 1)[1]}" for w in wheres], "where": wheres})
+    R = _renormalised(np.array(rows, dtype=float), frame, ratio_tol)
+    return pd.DataFrame(R, columns=names)
 
 
 def continual_pile_losses(ct: pd.DataFrame, valid_weights: Mapping[str, float],
@@ -489,13 +584,25 @@ def _regmix_files(folder: Path, which: str, split: str) -> tuple[Path, Path]:
         raise ValueError(f"which must be one of {sorted(REGMIX_SIZES)}, got {which!r}")
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    mix = folder / f"{split}_mixture_{which}.csv"
-    loss = folder / f"{split}_pile_loss_{which}.csv"
+    mix = _find_case_insensitive(folder, f"{split}_mixture_{which}.csv")
+    loss = _find_case_insensitive(folder, f"{split}_pile_loss_{which}.csv")
     if not mix.is_file() or not loss.is_file():
         missing = [str(p) for p in (mix, loss) if not p.is_file()]
-        hint = " (RegMix released 60M runs only for the 256 test mixtures)" if which == "60m" and split == "train" else ""
+        hint = (f" (RegMix released {which.upper()} runs only for its test mixtures)"
+                if which != "1m" and split == "train" else "")
         raise FileNotFoundError(f"RegMix file(s) not found: {missing}{hint}")
     return mix, loss
+
+
+def _find_case_insensitive(folder: Path, name: str) -> Path:
+    """folder/name, or the file whose name matches it up to case (the 1B files are ``..._1B.csv``)."""
+    exact = folder / name
+    if exact.is_file() or not folder.is_dir():
+        return exact
+    for p in folder.iterdir():
+        if p.name.lower() == name.lower() and p.is_file():
+            return p
+    return exact
 
 
 def _read_regmix(folder: Path, which: str, split: str) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -522,10 +629,22 @@ def _read_regmix(folder: Path, which: str, split: str) -> tuple[pd.DataFrame, pd
             f"{len(common)} indices; keeping those",
             stacklevel=3,
         )
-    mix, loss = mix.loc[common].astype(float), loss.loc[common].astype(float)
-    if mix.isna().any().any() or loss.isna().any().any():
-        raise ValueError(f"RegMix {split}/{which} has empty cells")
+    mix, loss = _numeric_cells(mix.loc[common], mix_path), _numeric_cells(loss.loc[common], loss_path)
     return mix, loss
+
+
+def _numeric_cells(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """`frame` as floats; an empty, non-numeric or negative cell is an error naming file, line and column."""
+    num = frame.apply(pd.to_numeric, errors="coerce").astype(float)
+    bad = ~np.isfinite(num.to_numpy()) | (num.to_numpy() < 0)
+    if bad.any():
+        i, j = map(int, np.argwhere(bad)[0])
+        # The file's line: the header is line 1 and the rows keep their order.
+        raw = pd.read_csv(path, usecols=["index"])["index"]
+        line = int(np.flatnonzero((raw == frame.index[i]).to_numpy())[0]) + 2
+        raise ValueError(f"{path}:{line}: column {frame.columns[j]!r} (index {frame.index[i]!r}) holds "
+                         f"{frame.iat[i, j]!r}, not a non-negative number ({int(bad.sum())} such cell(s))")
+    return num
 
 
 def _target_name(target: str) -> str:
@@ -573,9 +692,11 @@ def load_regmix(folder: str | Path, which: str = "1m", split: str = "train") -> 
     17 training-domain weights (``w:arxiv`` ... from ``train_the_pile_*``; renormalized to sum to
     exactly 1 because the release rounds them to 3 decimals) and 13 validation domains
     (``pile_cc`` ... from ``metric/the_pile_*_val_loss``, natural-log cross-entropy).
-    ``model_size`` is the nominal 1M / 60M; every run is 1000 steps of 512 x 2048 tokens.
+    ``model_size`` is the nominal 1M / 60M / 1B; 1M and 60M runs are 1000 steps of 512 x 2048
+    tokens (the 1B files state no schedule: step 1, tokens NaN, see :data:`REGMIX_SCHEDULE`).
     Extra columns: ``index`` (the published row id), ``split``, ``source``.
-    Released: train/1m (512), test/1m (256), test/60m (the same 256 mixtures).
+    Released: train/1m (512), test/1m (256), test/60m (the same 256 mixtures), test/1b (64 runs,
+    7 validation losses, files ``test_*_1B.csv``; `which` is matched case-insensitively).
     """
     mix, loss = _read_regmix(Path(folder), which, split)
     mix = mix.div(mix.sum(axis=1), axis=0)
@@ -585,8 +706,7 @@ def load_regmix(folder: str | Path, which: str = "1m", split: str = "train") -> 
     df = long.merge(weights, on="index", how="left")
     df.insert(0, "run_id", [f"regmix/{which}/{split}/{i}" for i in df["index"]])
     df["model_size"] = REGMIX_SIZES[which]
-    df["step"] = REGMIX_STEPS
-    df["tokens"] = REGMIX_TOKENS
+    df["step"], df["tokens"] = REGMIX_SCHEDULE[which]
     df["seed"] = 0
     df["config_hash"] = ""
     df["split"] = split

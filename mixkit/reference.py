@@ -105,3 +105,34 @@ CHINCHILLA = ChinchillaReference(
     huber_delta=1e-3,
     params=MappingProxyType({"E": 1.817, "A": 482.0, "B": 2085.4, "a": 0.3478, "b": 0.3658}),
 )
+
+
+@dataclass(frozen=True)
+class ModelSizes:
+    """Non-embedding parameter counts (the N of scaling laws) of named model sizes."""
+
+    source: str
+    non_embedding: Mapping[str, int]  # size label as the releases name it ("70M") -> N
+    derived: tuple[str, ...] = ()  # labels computed from an architecture rather than copied from a table
+
+
+# Pythia (Biderman et al. 2023, Table 1; the same table is on every Pythia model card on the Hugging Face
+# hub). Ye et al.'s runs use the Pythia architecture and name their sizes after Pythia's. 305M is not a
+# Pythia size: it is computed here for GPT-NeoX with 16 layers of width 1024 (12 d^2 + 13 d per layer plus
+# the final layer norm 2 d), the only Pythia-shaped model whose total with untied 50,304-token embeddings
+# (2 x 50,304 x 1024) is 305M (304,564,224); the same formula gives every Pythia entry of the table exactly.
+PYTHIA = ModelSizes(
+    source="Biderman et al. 2023, Pythia, Table 1 (non-embedding parameters); 305M derived as documented",
+    non_embedding=MappingProxyType({
+        "70M": 18_915_328,
+        "160M": 85_056_000,
+        "305M": 201_541_632,
+        "410M": 302_311_424,
+        "1B": 805_736_448,
+        "1.4B": 1_208_602_624,
+        "2.8B": 2_517_652_480,
+        "6.9B": 6_444_163_072,
+        "12B": 11_327_027_200,
+    }),
+    derived=("305M",),
+)

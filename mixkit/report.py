@@ -3,8 +3,10 @@
 Each notebook in ``notebooks/`` has a tagged ``parameters`` cell; a preset file in
 ``notebooks/presets/<preset>.yaml`` gives the values for every notebook (a ``common`` section plus
 one section per notebook stem). papermill injects them, the executed notebook is exported to a
-self-contained HTML file (figures are embedded as data URIs), and an ``index.html`` links every report
-beside the headline numbers of its ``metrics.json``.
+self-contained HTML file that reads the same with no network (figures are embedded as data URIs, TeX
+math is pre-rendered to inline SVG, no script comes from a CDN), and an ``index.html`` shows the
+notebooks' leaderboards first and links every report beside the headline numbers of its
+``metrics.json``.
 """
 
 from __future__ import annotations
@@ -83,14 +85,84 @@ def _describe_failure(exc: BaseException) -> str:
     return f"{where} raised {ename}: {evalue}"
 
 
+# nbconvert's lab template without the blocks that load scripts from a CDN (require.js, MathJax,
+# mermaid, the widget manager): a report must read the same with no network.
+_OFFLINE_TEMPLATE = """{%- extends 'index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+"""
+
+
 def export_html(executed: Path, target: Path) -> Path:
+    """The executed notebook as one self-contained HTML file: figures as data URIs, math
+    pre-rendered to inline SVG (:func:`prerender_math`), no script or style from the network."""
+    import jinja2
     import nbformat
     from nbconvert import HTMLExporter
 
     nb = nbformat.read(str(executed), as_version=4)
-    body, _ = HTMLExporter(embed_images=True).from_notebook_node(nb)
+    exporter = HTMLExporter(embed_images=True, template_name="lab",
+                            extra_loaders=[jinja2.DictLoader({"mixkit_offline.html.j2": _OFFLINE_TEMPLATE})],
+                            template_file="mixkit_offline.html.j2")
+    body, _ = exporter.from_notebook_node(nb)
+    body, _, _ = prerender_math(body)
     target.write_text(body, encoding="utf-8")
     return target
+
+
+# TeX delimiters as nbconvert leaves them in rendered markdown: $$...$$ and \[...\] (display),
+# $...$ and \(...\) (inline). A lone $ (a price, "$5") is not math: inline math may not start or
+# end with a space, nor be followed by a digit.
+_MATH = re.compile(r"(?<!\\)\$\$(.+?)\$\$|\\\[(.+?)\\\]|(?<![\\$])\$(?![\s$])([^$]+?)(?<![\s\\])\$(?!\d)"
+                   r"|\\\((.+?)\\\)", re.S)
+_MATH_CONTAINERS = ("jp-RenderedMarkdown", "jp-RenderedLatex", "jp-MarkdownOutput")
+_NOT_MATH = {"code", "pre", "script", "style", "svg", "textarea"}
+
+
+def _math_pieces(text: str) -> tuple[list, int, int]:
+    """`text` split into plain strings and rendered SVG markup: (pieces, rendered, failed)."""
+    from bs4 import BeautifulSoup
+
+    pieces, pos, ok, failed = [], 0, 0, 0
+    for m in _MATH.finditer(text):
+        tex = next(g for g in m.groups() if g is not None)
+        svg = plots.math_svg(tex, display=m.group(1) is not None or m.group(2) is not None)
+        pieces.append(text[pos:m.start()])
+        if svg is None:
+            failed += 1
+            pieces.append(BeautifulSoup(f'<code class="mixkit-math-raw">{html.escape(m.group(0))}</code>',
+                                        "html.parser"))
+        else:
+            ok += 1
+            pieces.append(BeautifulSoup(svg, "html.parser"))
+        pos = m.end()
+    pieces.append(text[pos:])
+    return pieces, ok, failed
+
+
+def prerender_math(page: str) -> tuple[str, int, int]:
+    """Replace the TeX math of rendered markdown and LaTeX outputs in an nbconvert HTML page by inline
+    SVG (:func:`mixkit.plots.math_svg`), so it reads the same with no MathJax and no network.
+    Code, preformatted text and scripts are left alone; math mathtext cannot parse stays as TeX in a
+    ``code.mixkit-math-raw``. Returns (page, formulas rendered, formulas left as TeX)."""
+    from bs4 import BeautifulSoup, NavigableString
+
+    soup = BeautifulSoup(page, "html.parser")
+    ok = failed = 0
+    containers = soup.find_all(class_=lambda c: c is not None and any(k in c.split() for k in _MATH_CONTAINERS))
+    for node in [t for box in containers for t in box.find_all(string=True)]:
+        if not isinstance(node, NavigableString) or any(p.name in _NOT_MATH for p in node.parents):
+            continue
+        if "$" not in node and "\\(" not in node and "\\[" not in node:
+            continue
+        pieces, n_ok, n_failed = _math_pieces(str(node))
+        ok, failed = ok + n_ok, failed + n_failed
+        for piece in pieces:
+            node.insert_before(piece if not isinstance(piece, str) else NavigableString(piece))
+        node.extract()
+    return str(soup), ok, failed
 
 
 def run_notebook(
@@ -151,7 +223,40 @@ def _headline(metrics: dict[str, Any], limit: int = 8) -> str:
     return "<br>".join(cells) or "<em>no metrics</em>"
 
 
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return html.escape(f"{value:.4g}")
+    return html.escape("" if value is None else str(value))
+
+
+# metrics.json is written with sorted keys, so a leaderboard row's own key order is lost: the columns a
+# reader compares come first, in this order, and any others after them.
+_LEADERBOARD_COLUMNS = (
+    "method", "loss", "loss_sd", "n_seeds", "gain_vs_uniform", "ci_low_vs_uniform", "ci_high_vs_uniform",
+    "verdict_vs_uniform", "gain_vs_natural", "ci_low_vs_natural", "ci_high_vs_natural", "verdict_vs_natural",
+    "steps_equivalent_vs_uniform", "proxy_runs", "proxy_flops")
+
+
+def leaderboards(outcomes: Sequence[NotebookOutcome]) -> str:
+    """The "leaderboard" of every notebook whose metrics.json has one (a list of flat dicts), as
+    tables in notebook order; the columns of `_LEADERBOARD_COLUMNS` first, then the rest."""
+    parts = []
+    for o in sorted(outcomes, key=lambda o: o.name):
+        rows = o.metrics.get("leaderboard") if isinstance(o.metrics, dict) else None
+        if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+            continue
+        named = list(dict.fromkeys(k for r in rows for k in r))
+        cols = [c for c in _LEADERBOARD_COLUMNS if c in named] + [c for c in named if c not in _LEADERBOARD_COLUMNS]
+        head = "".join(f"<th>{html.escape(str(c))}</th>" for c in cols)
+        body = "".join("<tr>" + "".join(f"<td>{_cell(r.get(c))}</td>" for c in cols) + "</tr>" for r in rows)
+        parts.append(f'<h2>Leaderboard &mdash; {html.escape(o.name)}</h2>\n<table class="leaderboard"><thead>'
+                     f"<tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    return "\n".join(parts)
+
+
 def write_index(outcomes: Sequence[NotebookOutcome], out_root: Path, preset: str) -> Path:
+    """index.html: the leaderboards first (see :func:`leaderboards`), then one row per notebook
+    with its status, time and headline numbers. No script: it reads the same offline."""
     rows = []
     for o in outcomes:
         link = (
@@ -171,6 +276,8 @@ td,th{{border:1px solid #ccc;padding:.4em .8em;vertical-align:top}} tr.failed{{b
 </head><body>
 <h1>mixkit reports &mdash; preset <code>{html.escape(preset)}</code></h1>
 <p>Generated {time.strftime('%Y-%m-%d %H:%M:%S')}. Each report is a self-contained HTML file.</p>
+{leaderboards(outcomes)}
+<h2>Notebooks</h2>
 <table><thead><tr><th>notebook</th><th>status</th><th>time</th><th>headline metrics</th></tr></thead>
 <tbody>
 {chr(10).join(rows)}

@@ -7,6 +7,10 @@ or loaded from a paper's release all enter the analysis through this shape:
 
 `model_size` is the non-embedding parameter count (the N of scaling laws). Training-domain weights
 are prefixed with ``w:`` so they cannot collide with the other columns.
+
+Optional ``non_embedding_params`` (:data:`NON_EMBEDDING_COLUMN`): tables whose ``model_size`` is a
+release's *nominal* size (the "70M" of a run name, total parameters) carry the non-embedding N here
+when it is known (NaN when not); the size laws prefer it (see ``mixkit.laws.nested_prediction``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import pandas as pd
 WEIGHT_PREFIX = "w:"
 REQUIRED_COLUMNS = ("run_id", "model_size", "step", "tokens", "domain", "loss")
 OPTIONAL_COLUMNS = {"seed": 0, "config_hash": ""}
+# Non-embedding parameters where model_size is a nominal size; checked only when present.
+NON_EMBEDDING_COLUMN = "non_embedding_params"
 # Stored weights are rounded floats: a run's mixture counts as summing to one within this.
 WEIGHT_SUM_ATOL = 1e-3
 # The rows of one run carry one mixture; weights further apart than this are two mixtures (a CSV
@@ -169,7 +175,7 @@ def validate_table(df: pd.DataFrame) -> pd.DataFrame:
     - weights are finite, non-negative and sum to 1 per row within ``WEIGHT_SUM_ATOL``;
     - (run_id, step, domain) is unique: a repeated row is an error, never averaged;
     - each run has one mixture (its weights within ``MIXTURE_ATOL`` on every row), one model size
-      and one seed.
+      and one seed; ``non_embedding_params``, when present, one positive integer or NaN per run.
 
     The copy has int64 ``step``, ``model_size`` and ``seed``, int64 ``tokens`` (float64 when some
     are missing), float64 ``loss`` and weights, str ``config_hash``: steps read as text compare as
@@ -186,6 +192,8 @@ def validate_table(df: pd.DataFrame) -> pd.DataFrame:
     out["step"] = _integers(out, "step", minimum=0)
     out["tokens"] = _integers(out, "tokens", minimum=0, allow_missing=True)
     out["seed"] = _integers(out, "seed", minimum=0)
+    if NON_EMBEDDING_COLUMN in out.columns:
+        out[NON_EMBEDDING_COLUMN] = _integers(out, NON_EMBEDDING_COLUMN, minimum=1, allow_missing=True)
     out["loss"] = _losses(out)
     for col in wcols:
         out[col] = _weights(out, col)
@@ -194,6 +202,8 @@ def validate_table(df: pd.DataFrame) -> pd.DataFrame:
     _check_unique_rows(out)
     _check_one_per_run(out, ["model_size"], "model size", 0.0)
     _check_one_per_run(out, ["seed"], "seed", 0.0)
+    if NON_EMBEDDING_COLUMN in out.columns:
+        _check_one_per_run(out.fillna({NON_EMBEDDING_COLUMN: -1}), [NON_EMBEDDING_COLUMN], "non-embedding size", 0.0)
     _check_one_per_run(out, wcols, "mixture", MIXTURE_ATOL)
     return out
 

@@ -92,7 +92,7 @@ def test_estimator_contract():
     S, y = step_data()
     law = StepLaw(n_starts=4, random_state=0, huber_delta=1e-2)
     params = law.get_params()
-    assert params == {"n_starts": 4, "huber_delta": 1e-2, "bootstrap": 0, "random_state": 0, "bounds": None, "max_iter": 2000}
+    assert params == {"n_starts": 4, "huber_delta": 1e-2, "bootstrap": 0, "random_state": 0, "bounds": None, "max_iter": None}
     c = clone(law)
     assert c.get_params() == params and c is not law
     with pytest.raises(NotFittedError):
@@ -156,9 +156,20 @@ def test_optimum_on_a_bound_warns():
 
 def test_non_convergence_warns():
     S, y = step_data()
-    with pytest.warns(FitWarning, match="convergence"):
+    with pytest.warns(FitWarning, match="iteration cap .*max_iter=1.* without convergence"):
         law = StepLaw(n_starts=2, random_state=0, max_iter=1).fit(S, y)
-    assert not law.result_.success
+    assert not law.result_.success and law.result_.hit_iter_cap and not law.result_.converged
+    assert law.result_.n_capped >= 1 and "iteration cap" in law.result_.summary()
+
+
+def test_iteration_budget_scales_with_parameters_and_converged_fits_are_not_flagged():
+    from mixkit.laws.fitting import iteration_budget
+    assert iteration_budget(3) == 2000 and iteration_budget(18) > iteration_budget(8) > 2000 - 1
+    S, y = step_data()
+    law = StepLaw(n_starts=4, random_state=0).fit(S, y)
+    assert law.result_.max_iter == iteration_budget(3)
+    assert law.result_.converged and not law.result_.hit_iter_cap and not law.result_.multiple_minima
+    assert law.result_.best_objectives[0] == pytest.approx(law.result_.objective)
 
 
 def test_bootstrap_intervals_and_prediction_intervals():

@@ -49,3 +49,16 @@ def test_cpu_thread_count_is_part_of_the_id():
 def test_gpu_ids_do_not_depend_on_cpu_threads():
     gpu = ProxyConfig.preset("smoke", device="cuda", precision="bf16")
     assert run_id(gpu.replace(threads=1), MIXTURE, 0, "fp") == run_id(gpu.replace(threads=8), MIXTURE, 0, "fp")
+
+
+def test_pinned_ids_of_phased_and_policy_runs():
+    # A phased schedule hashes its end fractions and mixtures, a policy its class and parameters;
+    # pinned like the fixed ones, since stores of such runs are named by them too.
+    from mixkit.mixture import Phased
+    from mixkit.proxy import EXP3
+
+    smoke = ProxyConfig.preset("smoke", device="cpu", precision="fp32", threads=1)
+    phased = Phased([(0.5, MIXTURE), (1.0, Mixture({"code": 1.0}))])
+    assert run_id(smoke, phased, 0, "0123456789abcdef") == "4c21d0ca90d72b7d"
+    assert run_id(smoke, EXP3(), 0, "0123456789abcdef") == "268c659e4db812e6"
+    assert run_id(smoke, Phased([(1.0, MIXTURE)]), 0, "fp") != run_id(smoke, MIXTURE, 0, "fp")

@@ -26,6 +26,11 @@ def test_regression_notebook_smoke(tmp_path):
     noise = finite_below(m, "noise_floor", 0.5)
     finite_below(m, "heldout_mae", max(0.5, 10 * noise))
     assert m["optimum_pred_loss"] <= m["uniform_pred_loss"] + 1e-9
-    for key in ("validation_loss", "uniform_loss", "natural_loss", "large_optimum_loss"):
+    for key in ("validation_loss", "uniform_loss", "natural_loss"):
         finite_below(m, key, 20.0)
         assert m[key] > 0
+    assert m["validation_seeds"] == default_parameters(STEM)["val_seeds"] >= 2
+    for base in ("uniform", "natural"):
+        low, gain, high = (m[f"optimum_{k}_vs_{base}"] for k in ("ci_low", "gain", "ci_high"))
+        assert low <= gain <= high
+        assert abs(gain - (m[f"{base}_loss"] - m["validation_loss"])) < 1e-9

@@ -3,6 +3,8 @@
 
 import math
 
+import pytest
+
 from nbutil import default_parameters, finite_below, run_default
 
 STEM = "03_bivariate"
@@ -21,8 +23,16 @@ def test_parameters_are_the_smoke_preset():
 def test_bivariate_notebook_smoke(tmp_path):
     params = default_parameters(STEM)
     m = run_default(STEM, tmp_path)
-    # uniform, natural, entropy + Dirichlet design runs, then the optimum at each noise seed.
-    assert m["n_runs"] == 3 + params["n_dirichlet"] + params["noise_seeds"]
+    # uniform, natural, entropy + Dirichlet design runs (seed 0), then the validation: the optimum at
+    # every seed, and uniform, natural and entropy at the seeds the design did not train.
+    k = params["noise_seeds"]
+    assert m["n_runs"] == 3 + params["n_dirichlet"] + k + 3 * (k - 1)
+    assert m["validation_seeds"] == k
+    for name in ("optimum", "entropy"):
+        for base in ("uniform", "natural"):
+            low, gain, high = (m[f"{name}_{x}_vs_{base}"] for x in ("ci_low", "gain", "ci_high"))
+            assert low <= gain <= high
+    assert m["optimum_gain_vs_uniform"] == pytest.approx(m["uniform_loss"] - m["optimum_loss"], abs=1e-9)
 
     noise = finite_below(m, "noise_floor", 0.5)
     assert noise > 0

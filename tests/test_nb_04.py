@@ -22,8 +22,13 @@ def test_continual_notebook_smoke(tmp_path):
     m = run_default(STEM, tmp_path)
     shares = {float(r) for r in params["replay_shares"].split(",")}
     seeds = params["noise_seeds"].split(",")
-    # pretraining + one continual run per share + the extra seeds of the repeated share + validation.
-    assert m["n_runs"] == 1 + len(shares) + len(seeds) - 1 + 1
+    # pretraining + one continual run per share + the extra seeds of the repeated share + validation:
+    # r* at every validation seed, and no replay at the seeds the grid (seed 0) did not train.
+    k = len(params["val_seeds"].split(","))
+    assert m["n_runs"] == 1 + len(shares) + len(seeds) - 1 + k + (k - 1)
+    assert m["validation_seeds"] == k >= 2
+    assert m["validation_ci_low"] <= m["validation_loss"] <= m["validation_ci_high"]
+    assert m["replay_ci_low"] <= m["replay_gain"] <= m["replay_ci_high"]
 
     finite_below(m, "pre_continual_loss", 20.0)
     # Training on the new domain alone must visibly forget the original domains (well above noise).

@@ -121,3 +121,35 @@ def test_regressors_match_dataframe_columns_by_name():
         np.testing.assert_allclose(law.predict(W[["c", "a", "b"]]), law.predict(W))
         with pytest.raises(ValueError, match="do not match the columns"):
             law.predict(W.rename(columns={"a": "z"}))
+
+
+def _swarm(d=64, n=512, seed=0):
+    """A 64-domain swarm of 512 runs: Dirichlet mixtures around a random prior, log-linear losses
+    with 1% noise (the size at which the old defaults stopped on their cap on every fold)."""
+    rng = np.random.default_rng(seed)
+    W = rng.dirichlet(rng.dirichlet(np.ones(d)) * 20, size=n)
+    y = 2.0 + np.exp(0.3 + W @ rng.normal(0.0, 1.0, d)) * np.exp(0.01 * rng.standard_normal(n))
+    return pd.DataFrame(W, columns=[f"d{j}" for j in range(d)]), pd.Series(y)
+
+
+def test_loglinear_converges_on_64_domains_by_512_runs():
+    import warnings
+
+    X, y = _swarm()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a FitWarning (no convergence, bound) fails the test
+        law = LogLinearLaw(random_state=0).fit(X.iloc[:400], y.iloc[:400])
+    assert law.result_.success and law.result_.converged, law.result_.message
+    assert not law.result_.hit_iter_cap
+    assert spearmanr(law.predict(X.iloc[400:]), y.iloc[400:]).statistic > 0.99
+
+
+def test_loglinear_that_stops_on_its_cap_says_so(monkeypatch):
+    from mixkit.laws.fitting import FitWarning
+
+    X, y = _swarm(d=16, n=200)
+    # Without the Gauss-Newton start, 5 L-BFGS-B iterations cannot converge: the fit must say so.
+    monkeypatch.setattr(LogLinearLaw, "_gauss_newton_start", lambda self, X, y: None)
+    with pytest.warns(FitWarning, match="iteration cap|did not report convergence"):
+        law = LogLinearLaw(random_state=0, max_iter=5).fit(X, y)
+    assert not law.result_.success and law.result_.hit_iter_cap

@@ -84,3 +84,25 @@ def test_parameters_resolve_paths(tmp_path):
     assert params["steps"] == 7
     assert params["runs_dir"] == str((tmp_path / "d" / "runs").resolve())
     json.dumps(params)
+
+
+def test_prerender_math_leaves_prices_code_and_unknown_tex_alone():
+    page = ('<div class="jp-RenderedMarkdown"><p>loss $L_i(r) = c_i$ costs $5 and $6 today;</p>'
+            '<p>display $$\\sum_j r_j = 1$$ and \\(x^2\\)</p><p><code>$not math$</code></p>'
+            '<p>$\\begin{aligned} x \\end{aligned}$</p></div><p>outside $y$</p>')
+    out, ok, failed = report.prerender_math(page)
+    assert (ok, failed) == (3, 1)
+    assert out.count('class="mixkit-math"') == 2 and out.count("mixkit-math-display") == 1
+    assert "costs $5 and $6 today" in out and "<code>$not math$</code>" in out and "outside $y$" in out
+    assert '<code class="mixkit-math-raw">$\\begin{aligned} x \\end{aligned}$</code>' in out
+    assert 'aria-label="L_i(r) = c_i"' in out and "<path" in out
+
+
+def test_exported_report_has_no_cdn_script(tmp_path):
+    nb = _notebook(tmp_path / "03_math.ipynb", "print(1)")
+    node = nbformat.read(str(nb), as_version=4)
+    node.cells.insert(0, nbformat.v4.new_markdown_cell("The law $L(r) = c + k e^{t r}$."))
+    nbformat.write(node, str(nb))
+    html = report.export_html(nb, tmp_path / "03_math.html").read_text()
+    assert not re.search(r"<script[^>]+src=", html) and "cdnjs" not in html and "mathjax" not in html.lower()
+    assert 'class="mixkit-math"' in html

@@ -192,3 +192,35 @@ def test_on_real_tokens(token_data):
     assert sum(s.rows_seen.values()) == 320
     x, y = next(eval_batches(token_data, token_data.domains[0], 128, 16))
     assert x.shape == (16, 128) and torch.equal(x[:, 1:], y[:, :-1])
+
+
+@pytest.mark.parametrize("batch_size", [7, 32])
+def test_changing_weights_carry_the_deficit_and_label_every_row(batch_size):
+    # A policy's weights change every step: cumulative rows stay within one row of the summed targets.
+    data = fake_data()
+    s = MixtureSampler(data, MIX, batch_size=batch_size, context_length=16, seed=0, support=DOMS)
+    rng = np.random.default_rng(1)
+    target, w = np.zeros(4), MIX.as_array(DOMS)
+    for step in range(200):
+        if step:
+            w = rng.dirichlet(np.full(4, 0.5 if step % 3 else 5.0))
+            s.set_weights(w)
+        x, _ = s.next_batch()
+        target += w * batch_size
+        assert np.array_equal(domain_of(x), s.last_domains)  # each row's label is its domain
+        assert np.array_equal(np.bincount(s.last_domains, minlength=4), s.last_alloc)
+        rows = np.array([s.rows_seen[d] for d in DOMS])
+        assert np.abs(rows - target).max() < 1.0 + 1e-9, (step, rows, target)
+
+
+def test_set_weights_errors_and_unchanged_weights_keep_the_sequence():
+    data = fake_data()
+    a = MixtureSampler(data, MIX, batch_size=8, context_length=16, seed=3)
+    b = MixtureSampler(data, MIX, batch_size=8, context_length=16, seed=3)
+    for _ in range(5):
+        b.set_weights(MIX.as_array(DOMS))  # the same weights: nothing changes
+        assert torch.equal(a.next_batch()[0], b.next_batch()[0])
+    with pytest.raises(ValueError, match="summing to 1"):
+        a.set_weights([0.5, 0.5, 0.5, 0.5])
+    with pytest.raises(ValueError, match="support"):
+        MixtureSampler(data, Mixture({"a": 1.0}, domains=DOMS), 8, 16, seed=0).set_weights([0.5, 0.5, 0, 0])

@@ -33,7 +33,7 @@ from sklearn.exceptions import DataConversionWarning, NotFittedError
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from mixkit.laws import (
-    BiMixLaw, ChinchillaLaw, ContinualMixingLaw, DCPTLaw, ImplicitMixingLaw, LightGBMLaw, LinearRegressionLaw,
+    BiMixLaw, ChinchillaLaw, ContinualMixingLaw, DCPTLaw, ImplicitMixingLaw, JointLaw, LightGBMLaw, LinearRegressionLaw,
     LogLinearLaw, MixingLaw, SizeLaw, StepLaw,
 )
 
@@ -70,6 +70,8 @@ CHINCHILLA = "ChinchillaLaw takes exactly two positive columns (N, D); sklearn's
 BIMIX = "BiMix proportions must lie in (0, 1] (the law diverges at 0); sklearn's X has zeros or values above 1"
 CONTINUAL = "ContinualMixingLaw takes one column, the share r in [0, 1]; sklearn's X has several columns"
 DCPT = "DCPTLaw takes exactly three columns (N > 0, D > 0, r in [0, 1]); sklearn's X has other counts or zeros"
+JOINT = ("JointLaw takes columns N > 0, D > 0 and a mixture h (at least 3 columns); sklearn's X has fewer "
+         "columns, zeros or rows that are not mixtures")
 
 SIMPLEX = ("sklearn's X rows are not mixtures (non-negative, summing to 1 within 1e-3); the law refuses them "
            "while simplex=True (its default)")
@@ -110,6 +112,8 @@ EXPECTED_FAILURES = {
                            "check_regressor_multioutput": NEGATIVE_Y},
     "DCPTLaw": {**_domain(DCPT, *FITS_SKLEARN_X, *FITS_UNIFORM_3_COLUMNS),
                 "check_regressor_multioutput": NEGATIVE_Y},
+    "JointLaw": {**_domain(JOINT, *FITS_SKLEARN_X, *FITS_UNIFORM_3_COLUMNS, "check_fit2d_1feature"),
+                 "check_regressor_multioutput": NEGATIVE_Y},
 }
 
 # Few starts keep the checks fast; the contract does not depend on them.
@@ -119,7 +123,7 @@ MIXTURE_LAWS = [
 ]
 LAWS = MIXTURE_LAWS + [
     StepLaw(n_starts=2), SizeLaw(n_starts=2), ChinchillaLaw(n_starts=2), BiMixLaw(n_starts=2),
-    ContinualMixingLaw(n_starts=2), DCPTLaw(n_starts=2),
+    ContinualMixingLaw(n_starts=2), DCPTLaw(n_starts=2), JointLaw(n_starts=2),
 ]
 UNCHECKED_MIXTURE_LAWS = [clone(law).set_params(simplex=False) for law in MIXTURE_LAWS]
 
@@ -185,6 +189,9 @@ def _domain_data(name: str):
     if name == "ContinualMixingLaw":
         r = np.linspace(0, 1, 9)
         return r, 2.0 + np.exp(-3.0 * r - 0.5)
+    if name == "JointLaw":
+        X = np.column_stack([rng.uniform(1e6, 1e8, 30), rng.uniform(1e8, 1e10, 30), _mixtures(30)])
+        return X, 1.5 + 300 / X[:, 0] ** 0.3 + 900 / X[:, 1] ** 0.3 + 1 / (X[:, 2:] ** 0.5 @ np.array([5.0, 3.0, 8.0]))
     X = np.column_stack([rng.uniform(1e6, 1e8, 24), rng.uniform(1e8, 1e10, 24), rng.uniform(0, 1, 24)])
     return X, 1.5 + 300 / X[:, 0] ** 0.3 + 1000 * X[:, 2] ** 0.5 / X[:, 1] ** 0.3 + 0.05 / (X[:, 2] + 0.01) ** 0.3
 

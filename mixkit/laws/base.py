@@ -36,6 +36,7 @@ unnormalised weights (e.g. token counts). BiMix reads each share alone and check
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 from typing import Sequence
 
@@ -46,7 +47,9 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from mixkit.table import WEIGHT_SUM_ATOL
 
-from .fitting import FitResult, Param, robust_fit
+from .domain import FittedDomain, warn_outside
+from .fitting import FitResult, Param, local_refit, robust_fit
+from .lm import levenberg_marquardt
 
 # A law's mixture rows sum to one within this: the run table's tolerance, so weights read from any
 # valid run table pass.
@@ -237,22 +240,29 @@ class ParametricLaw(LossRegressor):
     random_state : seed or Generator for every random draw of the fit (random starts, bootstrap,
         and any law-specific start perturbation); the same seed gives the same numbers.
     bounds : optional {param name: (lower, upper)} overriding the law's defaults (natural scale).
-    max_iter : L-BFGS-B iteration cap per start.
+    max_iter : L-BFGS-B iteration cap per start; None (default) scales it with the number of
+        parameters (:func:`~mixkit.laws.fitting.iteration_budget`). A best start that stops on
+        its cap warns and sets ``result_.hit_iter_cap`` (``result_.converged`` is then False).
 
     Fitted attributes: ``params_`` (see the module docstring), ``result_`` (FitResult; for several
     outputs the combined one with names ``<output>:<param>``), ``results_`` ({output: FitResult}),
     ``thetas_`` (one natural-scale parameter vector per fitted output), ``n_iter_`` (L-BFGS-B
-    iterations of the best start, summed over outputs) and the shapes recorded by
-    :class:`LossRegressor`.
+    iterations of the best start, summed over outputs), ``fit_domain_`` (the fitted inputs' ranges
+    and, for mixtures, hull: :meth:`check_domain`) and the shapes recorded by :class:`LossRegressor`.
+
+    ``predict(X, return_interval=True)`` adds a bootstrap interval (fit with ``bootstrap`` > 0);
+    :meth:`predict_frame` gives predictions, interval and extrapolation flags in one table and
+    warns (ExtrapolationWarning, with the distance) about queries outside the fitted region.
     """
 
     _separable = True
     _n_inputs: int | None = None  # expected columns of X, None = any
     _input_rule: str | None = None  # why X must be >= 0 (said in the error); None: any sign
     _fitted_attr = "result_"
+    _log_inputs = False  # inputs are scales (sizes, tokens, steps): domain distances in decades
 
     def __init__(self, n_starts: int = 16, huber_delta: float = 1e-3, bootstrap: int = 0,
-                 random_state=None, bounds=None, max_iter: int = 2000):
+                 random_state=None, bounds=None, max_iter: int | None = None):
         self.n_starts = n_starts
         self.huber_delta = huber_delta
         self.bootstrap = bootstrap
@@ -287,6 +297,25 @@ class ParametricLaw(LossRegressor):
         """Map a fitted parameter vector to a canonical one that predicts the same on X (for laws
         with a flat direction, e.g. mixing laws when proportions sum to one); identity by default."""
         return theta
+
+    def _batch_model(self, X: np.ndarray):
+        """(fun, jac) giving log predictions (k, n) and their Jacobian (k, n, p) for k parameter
+        vectors at once in optimiser coordinates (log of the log-space parameters), or None: a law
+        that has it gets many cheap batched starts (see robust_fit)."""
+        return None
+
+    def _probe_X(self, X: np.ndarray) -> np.ndarray:
+        """Points where near-equal optima must agree for the fit to count as identified: the fitted
+        X by default; laws add the corners they are typically asked about (extrapolation)."""
+        return X
+
+    def _log_columns(self, X: np.ndarray) -> tuple[bool, ...]:
+        """Which columns of X are scales (distances beyond the fitted range in decades)."""
+        return (self._log_inputs,) * X.shape[1]
+
+    def _hull_columns(self, X: np.ndarray) -> tuple[int, ...]:
+        """Columns of X that form a mixture (their convex hull is part of the fitted domain)."""
+        return tuple(range(X.shape[1])) if self._mixture_inputs else ()
 
     def _output_X(self, X: np.ndarray, j: int) -> np.ndarray:
         """Inputs seen by output j of a separable law (all of X by default)."""
@@ -335,7 +364,8 @@ class ParametricLaw(LossRegressor):
         theta, res = robust_fit(
             self._log_predict, specs, X, y, log_jac=jac, huber_delta=self.huber_delta,
             n_starts=self.n_starts, bootstrap=self.bootstrap, random_state=rng,
-            max_iter=self.max_iter, law=label, starts=self._starts(X, y),
+            max_iter=self.max_iter, law=label, starts=self._starts(X, y), probe=self._probe_X(X),
+            batch_model=self._batch_model(X),
         )
         theta = self._canonical(theta, X)
         boot = res.bootstrap_params
@@ -362,6 +392,8 @@ class ParametricLaw(LossRegressor):
         names = list(next(iter(results.values())).params)
         self.params_ = pd.DataFrame([r.params for r in results.values()], index=list(results), columns=names)
         self.n_iter_ = self.result_.n_iter
+        self.fit_domain_ = FittedDomain.from_X(Xa, getattr(self, "feature_names_in_", None),
+                                               self._log_columns(Xa), self._hull_columns(Xa))
         return self
 
     # -- prediction ------------------------------------------------------------------------------
@@ -372,14 +404,24 @@ class ParametricLaw(LossRegressor):
             cols = [np.exp(self._log_predict(np.asarray(t, dtype=float), Xa)) for t in thetas]
         return self._shaped_like_y(np.column_stack(cols))
 
-    def predict(self, X) -> np.ndarray:
-        """Predicted losses, (n,) or (n, m) like the y it was fitted on."""
+    def predict(self, X, return_interval: bool = False, alpha: float = 0.05):
+        """Predicted losses, (n,) or (n, m) like the y it was fitted on; with `return_interval`,
+        ``(prediction, lower, upper)`` where [lower, upper] is the percentile-bootstrap (1 - alpha)
+        interval (the law must be fitted with ``bootstrap`` > 0)."""
         Xa = self._validate_predict_X(X)
-        return self._predict_with(self.thetas_, Xa)
+        pred = self._predict_with(self.thetas_, Xa)
+        if not return_interval:
+            return pred
+        lo, hi = self._interval(Xa, alpha)
+        return pred, lo, hi
 
     def predict_interval(self, X, alpha: float = 0.05) -> tuple[np.ndarray, np.ndarray]:
         """Percentile-bootstrap (1 - alpha) interval of the predicted mean loss: (lower, upper)."""
-        Xa = self._validate_predict_X(X)
+        return self._interval(self._validate_predict_X(X), alpha)
+
+    def _interval(self, Xa: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+        if not 0 < alpha < 1:
+            raise ValueError(f"alpha must be in (0, 1), got {alpha}")
         boots = [r.bootstrap_params for r in self.results_.values()]
         if any(b is None or len(b) == 0 for b in boots):
             raise ValueError("prediction intervals need a bootstrap: refit with bootstrap=<number of resamples>")
@@ -387,6 +429,66 @@ class ParametricLaw(LossRegressor):
         preds = np.stack([self._predict_with([b[i] for b in boots], Xa) for i in range(n_boot)])
         lo, hi = np.nanquantile(preds, [alpha / 2, 1 - alpha / 2], axis=0)
         return lo, hi
+
+    def check_domain(self, X) -> pd.DataFrame:
+        """Per query row: outside_range / range_distance / range_column (per-column fitted range,
+        scale inputs in decades) and, for mixture laws, outside_hull / hull_distance."""
+        return self.fit_domain_.check(self._validate_predict_X(X))
+
+    def predict_frame(self, X, alpha: float | None = 0.05, warn: bool = True) -> pd.DataFrame:
+        """Predictions with their (1 - alpha) bootstrap interval (alpha None: none) and the
+        extrapolation flags of :meth:`check_domain`, one row per query (columns ``pred``, ``lower``,
+        ``upper`` per output, suffixed ``:<output>`` when there are several); warns about queries
+        outside the fitted region with their distance."""
+        Xa = self._validate_predict_X(X)
+        pred = np.atleast_2d(self._predict_with(self.thetas_, Xa).T).T
+        cols = {}
+        names = self.output_names_ if pred.shape[1] > 1 else [None]
+        bounds = self._interval(Xa, alpha) if alpha is not None else None
+        for j, name in enumerate(names):
+            tag = "" if name is None else f":{name}"
+            cols[f"pred{tag}"] = pred[:, j]
+            if bounds is not None:
+                cols[f"lower{tag}"] = np.atleast_2d(bounds[0].T).T[:, j]
+                cols[f"upper{tag}"] = np.atleast_2d(bounds[1].T).T[:, j]
+        flags = self.fit_domain_.check(Xa)
+        if warn:
+            warn_outside(self.fit_domain_, flags, type(self).__name__)
+        return pd.concat([pd.DataFrame(cols), flags], axis=1)
+
+    def warm_refit(self, X, y, sample_weight=None):
+        """A copy of this fitted law refitted on (X, y) with one local optimisation per output
+        started at the current parameters (no grid, no random starts): a bootstrap replicate's fit.
+        `sample_weight`: case weights (e.g. bootstrap counts). Laws with a batched model refit all
+        outputs at once."""
+        check_is_fitted(self, "result_")
+        Xa, ya = as_2d(X), self._check_y(y)
+        Y = ya[:, None] if ya.ndim == 1 else ya
+        problems = ([("y", Xa, ya)] if not self._separable
+                    else [(n, self._output_X(Xa, j), Y[:, j]) for j, n in enumerate(self.output_names_)])
+        batch = self._batch_model(Xa) if self._separable else None
+        if batch is not None:
+            thetas = self._batch_refit(batch, Xa, Y, sample_weight)
+        else:
+            thetas = []
+            for (_, Xj, yj), theta0 in zip(problems, self.thetas_):
+                specs = self._specs_with_bounds(Xj, yj)
+                thetas.append(local_refit(self._log_predict, specs, Xj, yj, theta0, log_jac=self._log_jac,
+                                          huber_delta=self.huber_delta, max_iter=self.max_iter, weight=sample_weight))
+        new = copy.copy(self)
+        new.thetas_ = [self._canonical(t, Xa) for t in thetas]
+        return new
+
+    def _batch_refit(self, batch, Xa: np.ndarray, Y: np.ndarray, sample_weight) -> list[np.ndarray]:
+        """Every output's local refit at once (batched Levenberg-Marquardt from the current fit)."""
+        specs = self._specs_with_bounds(Xa, Y[:, 0])
+        lower = np.array([-np.inf if b[0] is None else b[0] for b in (p.opt_bounds() for p in specs)])
+        upper = np.array([np.inf if b[1] is None else b[1] for b in (p.opt_bounds() for p in specs)])
+        Z0 = np.array([[p.to_opt(v) for p, v in zip(specs, theta)] for theta in self.thetas_])
+        w = None if sample_weight is None else np.broadcast_to(np.asarray(sample_weight, float), Y.T.shape)
+        Z, *_ = levenberg_marquardt(batch[0], batch[1], Z0, np.log(Y.T), np.ones(Y.T.shape, dtype=bool),
+                                    self.huber_delta, lower, upper, 500, weight=w)
+        return [np.array([p.from_opt(v) for p, v in zip(specs, z)]) for z in Z]
 
     def summary(self) -> str:
         check_is_fitted(self, "result_")

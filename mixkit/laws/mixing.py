@@ -15,12 +15,19 @@ import warnings
 from typing import Mapping
 
 import numpy as np
-from scipy.special import softmax
+from scipy.special import expit, softmax
 from sklearn.exceptions import DataConversionWarning
 from sklearn.utils.validation import check_is_fitted
 
 from .base import ParametricLaw
-from .fitting import Param
+from .fitting import Param, huber
+
+
+# Bound of each exponent t_ij. Mixtures with a domain at exactly 0 let an unbounded fit build a cliff
+# (t in the thousands, k -> 0: a lower objective on 5Mix, and NaN predictions); within +-30 the
+# relative effects of two domains can still differ by e^60. A fit that wants more sits on the bound
+# and says so (FitWarning); pass bounds= to widen it.
+T_BOUND = 30.0
 
 
 def _check_proportions(X: np.ndarray) -> None:
@@ -56,6 +63,12 @@ class _ProportionLaw(ParametricLaw):
     _input_rule = "mixture proportions must lie in [0, 1]"
     _mixture_inputs = True
 
+    def _probe_X(self, X):
+        # Mixing laws are asked about the corners of the simplex (the optimiser goes there): equally
+        # good fits that disagree at a single-domain mixture are different answers.
+        d = X.shape[1]
+        return np.vstack([X, np.eye(d), np.full((1, d), 1.0 / d)])
+
     def _check_inputs(self, X):
         arr = super()._check_inputs(X)
         _check_proportions(arr)
@@ -67,7 +80,8 @@ class MixingLaw(_ProportionLaw):
 
     X: (n, d) training-domain proportions (a DataFrame keeps the domain names); y: (n,) or (n, m)
     losses on m validation domains, fitted one domain at a time (their parameters are separate).
-    Parameters per domain: c, k (log space: positive), t_<j> for each training domain (free).
+    Parameters per domain: c, k (log space: positive), t_<j> for each training domain (in
+    [-30, 30], :data:`T_BOUND`).
     When every row of X sums to one, k and t are identified only up to ``t + m, k e^-m``; the fit
     reports the representative with mean(t) = 0, so k is the reducible loss at the uniform mixture.
 
@@ -78,7 +92,7 @@ class MixingLaw(_ProportionLaw):
     """
 
     def __init__(self, aggregate=None, n_starts: int = 16, huber_delta: float = 1e-3, bootstrap: int = 0,
-                 random_state=None, bounds=None, max_iter: int = 2000, simplex: bool = True):
+                 random_state=None, bounds=None, max_iter: int | None = None, simplex: bool = True):
         self.aggregate = aggregate
         self.simplex = simplex
         super().__init__(n_starts=n_starts, huber_delta=huber_delta, bootstrap=bootstrap,
@@ -96,15 +110,21 @@ class MixingLaw(_ProportionLaw):
         return [
             Param("c", tuple(ymin * f for f in (0.3, 0.7, 0.95)), log=True),
             Param("k", tuple(yspan * f for f in (0.3, 1.0, 3.0)), log=True),
-        ] + [Param(name, (-2.0, 0.0, 1.0)) for name in self._t_names(X.shape[1])]
+        ] + [Param(name, (-2.0, 0.0, 1.0), bounds=(-T_BOUND, T_BOUND)) for name in self._t_names(X.shape[1])]
 
     def _starts(self, X, y):
-        starts = [_linearised_start(X, y, f * float(np.min(y))) for f in (0.0, 0.5, 0.8, 0.9, 0.95, 0.98)]
-        # c = 0 is outside the log-space domain; nudge it to a small positive floor.
+        # For a fixed floor c the law is linear in log space, so a fine profile over c (how close
+        # the floor sits under the smallest loss) finds the basin of the best fit without random
+        # search; the best profile points (by the fit's own Huber objective) start the fit.
+        ymin = float(np.min(y))
+        fractions = np.concatenate([[0.0, 0.5, 0.8, 0.9], 1.0 - np.logspace(-1, -4, 25)])
+        starts = [_linearised_start(X, y, f * ymin) for f in fractions]
         starts = [s for s in starts if s is not None]
         for s in starts:
-            s[0] = max(s[0], 1e-3 * float(np.min(y)))
-        return starts
+            s[0] = max(s[0], 1e-3 * ymin)  # c = 0 is outside the log-space domain
+        scores = [float(np.sum(huber(self._log_predict(s, X) - np.log(y), self.huber_delta))) for s in starts]
+        order = np.argsort(scores, kind="stable")
+        return [starts[i] for i in order[:6]]
 
     def _canonical(self, theta, X):
         if not _sums_to_one(X):
@@ -115,6 +135,17 @@ class MixingLaw(_ProportionLaw):
     def _log_predict(self, theta, X):
         c, k, t = theta[0], theta[1], theta[2:]
         return np.log(c + k * np.exp(X @ t))
+
+    def _batch_model(self, X):
+        # z = (log c, log k, t): log(c + k e^{t.r}) = logaddexp(log c, log k + t.r), stable for any t.
+        def fun(Z, rows):
+            return np.logaddexp(Z[:, [0]], Z[:, [1]] + Z[:, 2:] @ X.T)
+
+        def jac(Z, rows):
+            share = expit(Z[:, [1]] + Z[:, 2:] @ X.T - Z[:, [0]])  # the k e^{t.r} term's share
+            return np.concatenate([(1.0 - share)[..., None], share[..., None], share[..., None] * X[None]], axis=2)
+
+        return fun, jac
 
     def _log_jac(self, theta, X):
         c, k, t = theta[0], theta[1], theta[2:]
@@ -160,7 +191,7 @@ class ImplicitMixingLaw(_ProportionLaw):
     _separable = False
 
     def __init__(self, n_latent: int = 2, n_starts: int = 16, huber_delta: float = 1e-3, bootstrap: int = 0,
-                 random_state=None, bounds=None, max_iter: int = 2000, simplex: bool = True):
+                 random_state=None, bounds=None, max_iter: int | None = None, simplex: bool = True):
         self.n_latent = n_latent
         self.simplex = simplex
         super().__init__(n_starts=n_starts, huber_delta=huber_delta, bootstrap=bootstrap,

@@ -33,6 +33,11 @@ class _PowerLaw(ParametricLaw):
     _n_inputs = 1
     _names = ("E", "A", "a")
     _input = "x"
+    _log_inputs = True
+
+    def _probe_X(self, X):
+        # Power laws are used to extrapolate: equally good fits must agree a decade beyond the data.
+        return np.vstack([X, [[10.0 * float(np.max(X))]]])
 
     @property
     def _input_rule(self) -> str:
@@ -107,6 +112,10 @@ class ChinchillaLaw(ParametricLaw):
 
     _n_inputs = 2
     _input_rule = _positive_inputs_rule("model sizes N and tokens D")
+    _log_inputs = True
+
+    def _probe_X(self, X):
+        return np.vstack([X, 10.0 * X.max(axis=0, keepdims=True)])
 
     def _check_inputs(self, X):
         arr = super()._check_inputs(X)

@@ -1,6 +1,7 @@
 """The identity of a proxy run: a content hash of everything that defines what it computes.
 
-`run_id` hashes (config, mixture, seed, token data, starting checkpoint), so the same run always
+`run_id` hashes (config, mixture, seed, token data, starting checkpoint), the mixture being a fixed
+mixture, a phased schedule or an adaptive policy's configuration, so the same run always
 gets the same id: a run store uses it as the run's directory name and a sweep skips what is done.
 These ids name existing stores: changing what is hashed, or how, orphans every stored run
 (tests/test_identity.py pins known ids).
@@ -56,7 +57,14 @@ def cpu_threads(config, device: str) -> int | None:
     return int(threads) if threads is not None else torch.get_num_threads()
 
 
-def _mixture_dict(mixture: Mixture) -> dict:
+def _mixture_dict(mixture) -> dict:
+    # A phased schedule or a policy is hashed as its own identity (end fractions and mixtures; the
+    # policy's class and parameters); a fixed Mixture as before, so its ids stay.
+    if not isinstance(mixture, Mixture):
+        if not hasattr(mixture, "identity"):
+            mixture = Mixture(mixture)
+        else:
+            return mixture.identity()
     # Rounded and zero-free so 0.1 + 0.2 style float noise or listing a zero-weight domain keeps the id.
     return {d: round(float(w), 10) for d, w in sorted(mixture.weights.items()) if round(float(w), 10) != 0}
 
@@ -67,8 +75,10 @@ def config_hash(config) -> str:
     return _digest(_config_dict(config))
 
 
-def run_id(config, mixture: Mixture, seed: int, data_fingerprint: str, init_checkpoint_id: str | None = None) -> str:
-    """sha256 of the canonical JSON of everything that defines a run, first 16 hex digits."""
+def run_id(config, mixture, seed: int, data_fingerprint: str, init_checkpoint_id: str | None = None) -> str:
+    """sha256 of the canonical JSON of everything that defines a run, first 16 hex digits.
+
+    `mixture` is a Mixture, or anything with `identity()` (a Phased schedule, a Policy)."""
     return _digest({
         "config": _config_dict(config),
         "mixture": _mixture_dict(mixture),

@@ -160,15 +160,23 @@ class GPT(nn.Module):
         return self.ln_f(x)
 
     def loss(self, idx: torch.Tensor, targets: torch.Tensor, head_dtype: torch.dtype = torch.float32,
-             chunk_rows: int = HEAD_CHUNK_ROWS) -> torch.Tensor:
-        """Mean next-token cross-entropy without building the logits (the training path).
+             chunk_rows: int = HEAD_CHUNK_ROWS, token_weights: torch.Tensor | None = None,
+             token_losses_out: torch.Tensor | None = None) -> torch.Tensor:
+        """Next-token cross-entropy without building the logits (the training path).
 
-        Same value as `forward(idx, targets)[1]`; `head_dtype=torch.bfloat16` runs the head matmuls
-        in bf16 (the softmax stays fp32).
+        The mean, the same value as `forward(idx, targets)[1]`; with token_weights (B*T float32 weights
+        in flattened (B, T) order, (B, T) also accepted) `sum_t w_t * loss_t` instead, the weights
+        constants. token_losses_out (B*T or contiguous (B, T) float32) receives every token's loss in
+        nats, detached. `head_dtype=torch.bfloat16` runs the head matmuls in bf16 (the softmax stays
+        fp32). See `mixkit.proxy.head.head_cross_entropy`.
         """
         h = self.hidden(idx)
+        flat_weights = None if token_weights is None else token_weights.reshape(-1)
+        # view, not reshape: the losses must land in the caller's tensor, never in a silent copy.
+        flat_out = None if token_losses_out is None else token_losses_out.view(-1)
         return head_cross_entropy(h.reshape(-1, h.size(-1)), self.head.weight, targets.reshape(-1),
-                                  dtype=head_dtype, chunk_rows=chunk_rows)
+                                  dtype=head_dtype, chunk_rows=chunk_rows, token_weights=flat_weights,
+                                  token_losses_out=flat_out)
 
     def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None):
         """idx (B, T) token ids -> logits (B, T, V); with targets also the mean cross-entropy."""

@@ -13,7 +13,11 @@ from mixkit.proxy.identity import config_hash as _config_hash
 
 @dataclass
 class RunResult:
-    """One finished proxy run. `curve` is tidy: step, tokens, domain, loss (validation loss)."""
+    """One finished proxy run. `curve` is tidy: step, tokens, domain, loss (validation loss).
+
+    `mixture` is the mixture the run trained on; for a phased or policy run (`schedule` set) the
+    average of its `weights_history` over the steps.
+    """
 
     run_id: str
     config: ProxyConfig
@@ -33,6 +37,11 @@ class RunResult:
     init_losses: dict[str, float] | None = None
     init_checkpoint_id: str | None = None
     train_loss: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["step", "loss"]))
+    # A phased or policy run's spec (Phased.to_dict() or the policy's identity); None when fixed.
+    schedule: dict | None = None
+    # The weights every step trained on: step (1-based), domain, weight, rows (rows drawn that step).
+    weights_history: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["step", "domain", "weight", "rows"]))
 
     @property
     def config_hash(self) -> str:

@@ -21,11 +21,14 @@ class MixtureSampler:
     """Random next-token windows drawn per the mixture; deterministic for a seed.
 
     `next_batch()` returns `(x, y)`, two int64 tensors `[batch_size, context_length]` where `y`
-    is `x` shifted by one token. Domains with weight 0 are never read.
+    is `x` shifted by one token; `last_domains` holds each row's domain index and `last_alloc` the
+    rows per domain. Domains with weight 0 are never read. `set_weights` changes the mixture
+    between steps (phased schedules, adaptive policies); `support` names the domains it may move
+    weight to, so their shards are opened and checked up front.
     """
 
     def __init__(self, data, mixture: Mixture, batch_size: int, context_length: int, seed: int,
-                 split: str = "train"):
+                 split: str = "train", support=None):
         if split not in ("train", "val"):
             raise ValueError(f"split must be 'train' or 'val', got {split!r}")
         if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
@@ -46,7 +49,9 @@ class MixtureSampler:
         self._active = np.flatnonzero(self.weights > 0)
         shards = data.train if split == "train" else data.val
         self._shards = {}
-        for i in self._active:
+        opened = self._active if support is None else np.flatnonzero(
+            (self.weights > 0) | np.isin(self.domains, list(support)))
+        for i in opened:
             d = self.domains[i]
             n = int(shards[d].shape[0])
             if n < self.context_length + 1:
@@ -59,12 +64,41 @@ class MixtureSampler:
         self._rows = np.zeros(len(self.domains), dtype=np.int64)
         self.step = 0
         self._window = np.arange(self.context_length + 1, dtype=np.int64)
+        # Cumulative row target of the steps before the current weights took over (see set_weights).
+        self._offset = np.zeros(len(self.domains))
+        self._since = 0
+        self.last_alloc = np.zeros(len(self.domains), dtype=np.int64)
+        self.last_domains = np.zeros(0, dtype=np.int64)
+
+    def set_weights(self, weights) -> None:
+        """Change the mixture from the next step on, carrying every domain's row deficit over.
+
+        The cumulative target of each domain becomes the sum over steps of its weight that step
+        times batch_size, so a domain's row count stays within one row of it however often the
+        weights change (a policy changing them every step included).
+        """
+        w = np.asarray(weights, dtype=np.float64).reshape(-1)
+        if w.shape[0] != len(self.domains) or not np.all(np.isfinite(w)) or (w < 0).any() \
+                or abs(float(w.sum()) - 1.0) > 1e-6:
+            raise ValueError(f"sampler weights must be {len(self.domains)} finite non-negative numbers summing to 1 "
+                             f"(domains {self.domains}), got {w.tolist()}")
+        if np.array_equal(w, self.weights):
+            return
+        closed = [self.domains[i] for i in np.flatnonzero(w > 0) if self.domains[i] not in self._shards]
+        if closed:
+            raise ValueError(f"domains {closed} get weight but were not in the sampler's support; "
+                             "pass support= with every domain the run may use")
+        self._offset = self._offset + self.weights * self.batch_size * (self.step - self._since)
+        self._since = self.step
+        self.weights = w
+        self._active = np.flatnonzero(w > 0)
 
     # ------------------------------------------------------------------ allocation
 
     def allocation(self) -> np.ndarray:
         """Rows per domain for the next step (does not advance the sampler)."""
-        target = self.weights * self.batch_size * (self.step + 1)
+        # With weights never changed, offset is 0 and since is 0: the target of earlier versions.
+        target = self._offset + self.weights * self.batch_size * (self.step + 1 - self._since)
         deficit = target - self._rows
         alloc = np.zeros(len(self.domains), dtype=np.int64)
         act = self._active
@@ -80,7 +114,7 @@ class MixtureSampler:
 
     def next_batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         alloc = self.allocation()
-        parts = []
+        parts, labels = [], []
         for i in self._active:
             k = int(alloc[i])
             if k == 0:
@@ -88,8 +122,12 @@ class MixtureSampler:
             shard = self._shards[self.domains[i]]
             starts = self._rng.integers(0, shard.shape[0] - self.context_length, size=k)
             parts.append(np.asarray(shard[starts[:, None] + self._window], dtype=np.int64))
+            labels.append(np.full(k, i, dtype=np.int64))
         rows = np.concatenate(parts, axis=0)
-        rows = rows[self._rng.permutation(rows.shape[0])]
+        order = self._rng.permutation(rows.shape[0])
+        rows = rows[order]
+        self.last_domains = np.concatenate(labels)[order]
+        self.last_alloc = alloc
         self._rows += alloc
         self.step += 1
         t = torch.from_numpy(rows)
@@ -112,7 +150,8 @@ class MixtureSampler:
 
     def state_dict(self) -> dict:
         """Everything needed to resume the exact batch sequence (e.g. from a checkpoint)."""
-        return {"step": self.step, "rows": self._rows.tolist(), "rng": self._rng.bit_generator.state}
+        return {"step": self.step, "rows": self._rows.tolist(), "rng": self._rng.bit_generator.state,
+                "weights": self.weights.tolist(), "offset": self._offset.tolist(), "since": self._since}
 
     def load_state_dict(self, state: dict) -> None:
         rows = np.asarray(state["rows"], dtype=np.int64)
@@ -121,6 +160,10 @@ class MixtureSampler:
         self.step = int(state["step"])
         self._rows = rows
         self._rng.bit_generator.state = state["rng"]
+        if "weights" in state:  # states saved before mixtures could change have none
+            self.set_weights(state["weights"])
+            self._offset = np.asarray(state["offset"], dtype=np.float64)
+            self._since = int(state["since"])
 
 
 def eval_batches(data, domain: str, context_length: int, batch_size: int, max_tokens: int | None = None,

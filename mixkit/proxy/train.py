@@ -2,7 +2,8 @@
 
 `train_proxy(config, mixture, data)` trains on `MixtureSampler` batches, evaluates every domain's
 fixed validation tokens along the way and returns a `RunResult` (its curve becomes run-table rows in
-`mixkit.runs`).
+`mixkit.runs`). The mixture may change during the run: a `Phased` schedule or an adaptive `Policy`
+(`mixkit.proxy.mixing`); the weights every step trained on are the result's `weights_history`.
 
 Continual pretraining: `init_checkpoint=` starts from a saved model with a fresh optimizer and
 schedule; the starting model's validation losses are kept in `RunResult.init_losses` (and are the
@@ -26,6 +27,7 @@ from mixkit.proxy.checkpoint import load_initial_weights, write_checkpoint
 from mixkit.proxy.config import ProxyConfig
 from mixkit.proxy.device import autocast, head_dtype, prepare_process, resolve_device, resolve_precision
 from mixkit.proxy.identity import run_id as make_run_id
+from mixkit.proxy.mixing import Schedule, StepStats, describe, resolve_mixing, support_of
 from mixkit.proxy.model import GPT, GPTConfig, flops_per_token, param_counts
 from mixkit.proxy.result import RunResult
 from mixkit.proxy.sampler import MixtureSampler, eval_batches
@@ -37,9 +39,12 @@ from mixkit.tokens import as_token_data
 EVAL_BATCH_ROWS = 128
 
 
-def train_proxy(config: ProxyConfig, mixture: Mixture, data, *, init_checkpoint: str | os.PathLike | None = None,
+def train_proxy(config: ProxyConfig, mixture, data, *, init_checkpoint: str | os.PathLike | None = None,
                 save_checkpoint: str | os.PathLike | None = None, progress: bool = True) -> RunResult:
     """Train a proxy on `mixture` over `data` (a TokenData or its folder) and return its curves.
+
+    `mixture` is a Mixture (or dict of weights), a Phased schedule (or a list of (end fraction,
+    Mixture) pairs) or a Policy; it is checked against the data and the step count before training.
 
     Same config and seed on the same CPU give the same curve: the model init follows
     `torch.manual_seed(config.seed)` and the batches a `MixtureSampler` seeded with it.
@@ -52,7 +57,8 @@ def train_proxy(config: ProxyConfig, mixture: Mixture, data, *, init_checkpoint:
         curve = _Curve(run)
         train_time = _train_steps(run, curve, progress)
         if save_checkpoint is not None:
-            write_checkpoint(save_checkpoint, run.model, config, run.mixture, run.data.fingerprint, run_id=run.run_id)
+            write_checkpoint(save_checkpoint, run.model, config, _trained_mixture(run), run.data.fingerprint,
+                             run_id=run.run_id)
         return _result(run, curve, train_time, time.perf_counter() - start)
     finally:
         if torch.get_num_threads() != threads:
@@ -64,7 +70,9 @@ class _Run:
     """Everything a training loop needs, built once by `_setup`."""
 
     config: ProxyConfig
-    mixture: Mixture
+    mixture: Mixture  # the first step's sampling mixture (a fixed run's only one)
+    spec: object  # what the run id hashes: the Mixture, the Phased schedule or the Policy
+    schedule: Schedule
     data: object
     device: str
     precision: str
@@ -79,10 +87,9 @@ class _Run:
 
 def _setup(config: ProxyConfig, mixture, data, init_checkpoint) -> _Run:
     data = as_token_data(data)
-    if not isinstance(mixture, Mixture):
-        mixture = Mixture(mixture, domains=data.domains)
-    # Raises a clear error if the mixture weights a domain the data does not have.
-    mixture.as_array(data.domains)
+    # Raises a clear error on unknown domains, a schedule that does not cover the run, or a policy
+    # whose first weights are not a mixture, before any training.
+    spec = resolve_mixing(mixture, data.domains, config.steps)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = resolve_device(config)
@@ -96,11 +103,16 @@ def _setup(config: ProxyConfig, mixture, data, init_checkpoint) -> _Run:
         init_id = load_initial_weights(model, init_checkpoint, data.fingerprint)
     model.to(device)
     model.train()
+    context = {"model_config": gcfg, "config": config, "data": data, "device": device, "precision": precision}
+    schedule = Schedule(spec, data.domains, config.steps, config.seed, context)
+    first = spec if schedule.kind == "fixed" else Mixture.from_array(schedule.sample_weights(0), data.domains)
     return _Run(
-        config=config, mixture=mixture, data=data, device=device, precision=precision, model_config=gcfg,
-        model=model, init_id=init_id, run_id=make_run_id(config, mixture, config.seed, data.fingerprint, init_id),
+        config=config, mixture=first, spec=spec, schedule=schedule, data=data, device=device, precision=precision,
+        model_config=gcfg, model=model, init_id=init_id,
+        run_id=make_run_id(config, spec, config.seed, data.fingerprint, init_id),
         optimizer=_make_optimizer(model, config),
-        sampler=MixtureSampler(data, mixture, config.batch_size, config.context_length, seed=config.seed),
+        sampler=MixtureSampler(data, first, config.batch_size, config.context_length, seed=config.seed,
+                               support=support_of(spec, data.domains)),
         eval_sets={d: list(eval_batches(data, d, config.context_length, max(config.batch_size, EVAL_BATCH_ROWS),
                                         max_tokens=config.eval_tokens)) for d in data.domains},
     )
@@ -167,17 +179,42 @@ def _train_step(run: _Run, step: int) -> torch.Tensor:
     """One optimizer step on the sampler's next batch; returns the (detached) training loss."""
     for group in run.optimizer.param_groups:
         group["lr"] = lr_at(run.config, step)
+    schedule = run.schedule
+    if schedule.dynamic:
+        run.sampler.set_weights(schedule.sample_weights(step))
     x, y = run.sampler.next_batch()
+    schedule.record(step, run.sampler.last_alloc)
     x, y = x.to(run.device, non_blocking=True), y.to(run.device, non_blocking=True)
+    token_weights = token_losses = None
+    if schedule.policy is not None:
+        token_losses = torch.empty(y.numel(), dtype=torch.float32, device=run.device)
+        if schedule.loss_weighted:
+            token_weights = schedule.token_weights(run.sampler.last_domains, y.shape[1]).to(run.device)
     with autocast(run.device, run.precision):
         # Never builds the (B, T, V) logits: see mixkit.proxy.head.head_cross_entropy.
-        loss = run.model.loss(x, y, head_dtype=head_dtype(run.precision))
+        loss = run.model.loss(x, y, head_dtype=head_dtype(run.precision), token_weights=token_weights,
+                              token_losses_out=token_losses)
     loss.backward()
     if run.config.grad_clip:
         torch.nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
     run.optimizer.step()
     run.optimizer.zero_grad(set_to_none=True)
+    if schedule.policy is not None:
+        _observe(run, step, x, y, token_losses)
     return loss.detach()
+
+
+def _observe(run: _Run, step: int, x, y, token_losses: torch.Tensor) -> None:
+    """Hand the policy this step's per-domain training losses; it sets the next step's weights.
+
+    The losses are those of the forward pass the step trained on (before its update): a policy
+    decides step t+1 from step t, so the weights never wait on an extra forward pass.
+    """
+    schedule, domains = run.schedule, run.sampler.last_domains
+    domain_loss, rows = schedule.domain_losses(token_losses, domains, y.shape[0])
+    schedule.observe(StepStats(step=step + 1, domain_loss=domain_loss, rows=rows,
+                               weights=schedule.trained_weights(step), x=x, y=y, row_domains=domains,
+                               token_losses=token_losses))
 
 
 def _train_steps(run: _Run, curve: _Curve, progress: bool) -> float:
@@ -205,13 +242,18 @@ def _train_steps(run: _Run, curve: _Curve, progress: bool) -> float:
     return train_time
 
 
+def _trained_mixture(run: _Run) -> Mixture:
+    """A fixed run's mixture; a phased or policy run's weights averaged over its steps."""
+    return run.mixture if run.schedule.kind == "fixed" else run.schedule.average()
+
+
 def _result(run: _Run, curve: _Curve, train_time: float, wall_time: float) -> RunResult:
     counts = param_counts(run.model_config)
     trained = run.config.total_tokens
     return RunResult(
         run_id=run.run_id,
         config=run.config,
-        mixture=run.mixture,
+        mixture=_trained_mixture(run),
         data_fingerprint=run.data.fingerprint,
         domains=list(run.data.domains),
         curve=pd.DataFrame(curve.rows, columns=["step", "tokens", "domain", "loss"]),
@@ -227,4 +269,6 @@ def _result(run: _Run, curve: _Curve, train_time: float, wall_time: float) -> Ru
         init_losses=curve.init_losses if run.init_id is not None else None,
         init_checkpoint_id=run.init_id,
         train_loss=pd.DataFrame(curve.train_rows, columns=["step", "loss"]),
+        schedule=describe(run.spec),
+        weights_history=run.schedule.history(),
     )

@@ -1,7 +1,8 @@
 """One run of a sweep, as a worker (a local process, this process, or a Ray task) carries it out.
 
 A job is a plain dict (picklable, so it crosses process and node boundaries): the store, the run id,
-the config as a dict, the mixture, the token folder, and whether to keep weights or start from a
+the config as a dict, the mixture (a Mixture, a Phased schedule or a Policy: each pickles as its
+configuration), the token folder, and whether to keep weights or start from a
 checkpoint. Workers reopen the token shards from the folder.
 """
 

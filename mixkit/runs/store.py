@@ -6,7 +6,9 @@ Layout of a store:
                                    when it stops, freed by the kernel when it dies
     <store>/<run_id>/config.json   resolved config, mixture, data fingerprint, metrics   } written only
     <store>/<run_id>/curve.csv     run-table rows of this run (mixkit.table schema)      } when the run
-    <store>/<run_id>/model.pt      final weights (only when checkpoints are asked for)   } finishes,
+    <store>/<run_id>/weights.csv   a phased or policy run's weights per step (step,      } finishes,
+                                   domain, weight, rows)                                 }
+    <store>/<run_id>/model.pt      final weights (only when checkpoints are asked for)   }
     <store>/<run_id>/DONE          renamed in last: sha256 of the files above; the only } atomically
                                    sign a run is finished (a mismatch means corrupt: re-run, never loaded)
     <store>/<run_id>/error.json    a failed run's error (the run is retried by the next sweep)
@@ -30,6 +32,7 @@ from mixkit.proxy import RunResult
 from mixkit.table import weight_column
 
 DONE, CONFIG, CURVE, ERROR, LOCK, CHECKPOINT = "DONE", "config.json", "curve.csv", "error.json", "lock", "model.pt"
+WEIGHTS = "weights.csv"
 
 
 class RunStore:
@@ -86,9 +89,27 @@ class RunStore:
         d = self.run_dir(result.run_id)
         d.mkdir(parents=True, exist_ok=True)
         (d / ERROR).unlink(missing_ok=True)
-        finish_run(d, {CONFIG: json.dumps(json_ready(_result_record(result)), indent=1),
-                    CURVE: result_rows(result).to_csv(index=False)})
+        files = {CONFIG: json.dumps(json_ready(_result_record(result)), indent=1),
+                 CURVE: result_rows(result).to_csv(index=False)}
+        if result.schedule is not None:
+            files[WEIGHTS] = result.weights_history.to_csv(index=False)
+        finish_run(d, files)
         return d
+
+    def read_weights(self, rid: str) -> pd.DataFrame:
+        """A finished run's weights per step (step, domain, weight, rows): weights.csv of a phased or
+        policy run; a fixed run's mixture on every step (rows not recorded: NaN) otherwise."""
+        if not self.is_finished(rid):
+            raise FileNotFoundError(f"run {rid} is not finished in {self.root}")
+        path = self.run_dir(rid) / WEIGHTS
+        if path.is_file():
+            return pd.read_csv(path, dtype={"domain": str})
+        rec = self.read_config(rid)
+        steps = int((rec.get("config") or {}).get("steps") or 0)
+        mix = rec.get("mixture") or {}
+        return pd.DataFrame([{"step": s, "domain": d, "weight": float(w), "rows": float("nan")}
+                             for s in range(1, steps + 1) for d, w in mix.items()],
+                            columns=["step", "domain", "weight", "rows"])
 
     def write_error(self, rid: str, error: str, job: dict | None = None) -> Path:
         d = self.run_dir(rid)
@@ -117,6 +138,9 @@ def result_rows(result: RunResult) -> pd.DataFrame:
     weights = result.mixture.as_array(result.domains)
     for d, w in zip(result.domains, weights):
         out[weight_column(d)] = float(w)
+    if result.schedule is not None:
+        # A phased or policy run's w: columns are its average weights; this names what varied.
+        out["mixing"] = result.mixture.name or "dynamic"
     return out
 
 
@@ -130,6 +154,7 @@ def _result_record(result: RunResult) -> dict:
         "seed": int(result.config.seed),
         "mixture": result.mixture.to_dict(),
         "mixture_name": result.mixture.name,
+        "schedule": result.schedule,
         "data_fingerprint": result.data_fingerprint,
         "domains": list(result.domains),
         "init_checkpoint_id": result.init_checkpoint_id,

@@ -24,10 +24,11 @@ from typing import Sequence
 
 import torch
 
-from mixkit.mixture import Mixture
+from mixkit.mixture import Mixture, Phased
 from mixkit.progress import progress_bar
-from mixkit.proxy import ProxyConfig, checkpoint_id, resolve_device, run_id
+from mixkit.proxy import Policy, ProxyConfig, checkpoint_id, resolve_device, resolve_mixing, run_id
 from mixkit.runs.job import complete, init_worker, run_job
+from mixkit.runs.layout import choose_layout
 from mixkit.runs.ray_backend import run_on_ray
 from mixkit.runs.store import ERROR, RunStore, as_store, check_writable
 from mixkit.tokens import as_token_data
@@ -40,21 +41,22 @@ def plan(configs, mixtures, data, seeds: Sequence[int] | None = None,
          init_checkpoint: str | os.PathLike | None = None,
          threads: int | None = None) -> list[tuple[str, ProxyConfig, Mixture]]:
     """The (run_id, config, mixture) jobs of a sweep: the cartesian product configs x mixtures x seeds,
-    duplicates dropped, in order. `threads` is the torch thread count the runs will train with, set on
+    duplicates dropped, in order. A mixture is a Mixture (or dict), a `Phased` schedule or a `Policy`
+    (`mixkit.proxy.mixing`); each is checked against the data and every config's steps here. `threads` is the torch thread count the runs will train with, set on
     configs that leave it open: it is part of a CPU run's identity (see `mixkit.proxy.identity`)."""
     configs = _config_list(configs)
     if threads is not None:
         configs = [c if c.threads is not None else c.replace(threads=int(threads)) for c in configs]
-    mixtures = [mixtures] if isinstance(mixtures, (Mixture, dict)) else list(mixtures)
+    mixtures = [mixtures] if isinstance(mixtures, (Mixture, dict, Phased, Policy)) else list(mixtures)
     if not configs or not mixtures:
         raise ValueError(f"a sweep needs at least one config and one mixture (got {len(configs)} and {len(mixtures)})")
     init_id = checkpoint_id(init_checkpoint) if init_checkpoint is not None else None
     jobs, seen = [], set()
     for config in configs:
         for mix in mixtures:
-            if not isinstance(mix, Mixture):
-                mix = Mixture(mix, domains=data.domains)
-            mix.as_array(data.domains)  # unknown domains fail here, before any training
+            # Unknown domains, schedules that do not cover the run, policies whose first weights are
+            # not a mixture: all fail here, before any training.
+            mix = resolve_mixing(mix, data.domains, config.steps)
             for seed in (seeds if seeds is not None else [config.seed]):
                 cfg = config if seed == config.seed else config.replace(seed=int(seed))
                 rid = run_id(cfg, mix, cfg.seed, data.fingerprint, init_id)
@@ -159,18 +161,17 @@ class _Layout:
 
     @classmethod
     def choose(cls, configs: list[ProxyConfig], workers: int | None, threads: int | None) -> "_Layout":
-        """Default: one worker per core with one torch thread each on a CPU (it beat one process with
-        every thread on a 2-core machine), one worker on a GPU. The thread count does not depend on
-        how many runs are pending, so a run keeps its id (which hashes it) whatever else is done."""
+        """On a CPU, `mixkit.runs.layout.choose_layout`: torch threads per worker measured per CPU kind
+        and as many workers as fit the cores; given values are kept. One worker on a GPU. The layout
+        does not depend on how many runs are pending, so a run keeps its id (which hashes the thread
+        count) whatever else is done."""
         on_gpu = bool(configs) and resolve_device(configs[0]).startswith("cuda")
-        cores = os.cpu_count() or 1
-        if workers is None:
-            workers = 1 if on_gpu else cores
-        if workers < 1:
+        if workers is not None and workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
-        if threads is None and not on_gpu:
-            threads = max(1, cores // workers)
-        return cls(workers, threads, on_gpu)
+        if on_gpu:
+            return cls(1 if workers is None else workers, threads, True)
+        workers, threads = choose_layout(workers, threads)
+        return cls(workers, threads, False)
 
     def at_most(self, n_runs: int) -> "_Layout":
         """No more workers than runs (a lone run trains in this process), threads unchanged."""
