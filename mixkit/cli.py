@@ -183,13 +183,18 @@ def cmd_fit(args) -> int:
     for w in summary["warnings"]:
         print(f"mixkit: warning: {w}", file=sys.stderr)
     lo_hi = summary["predicted_interval"]
-    shown = f" [{lo_hi[0]:.4f}, {lo_hi[1]:.4f}]" if lo_hi else ""
+    shown = f" [{_shown(lo_hi[0])}, {_shown(lo_hi[1])}]" if lo_hi else ""
     print(f"{'reused' if reused else 'wrote'} {folder}")
     print(f"{summary['law']} ({summary['method']}, lambda={summary['kl']:g}): predicted {summary['target']} "
-          f"{summary['predicted_target']:.4f}{shown}; converged: {summary['converged']}; "
+          f"{_shown(summary['predicted_target'])}{shown}; converged: {summary['converged']}; "
           f"extrapolates: {summary['extrapolates']}")
     print(f"proposal: {folder / 'proposal.json'}  report: {folder / 'report.html'}")
     return 0
+
+
+def _shown(value) -> str:
+    # summary.json stores NaN as null, so a reused fit can hand back None.
+    return "nan" if value is None else f"{value:.4f}"
 
 
 def _number(text: str, flag: str) -> float:

@@ -130,17 +130,25 @@ class FitOutcome:
 # ----------------------------------------------------------------------------------------------
 
 
+def _parse(path: Path, read):
+    """`read()`, with a parser's error (bad JSON, an empty or ragged CSV) naming the file."""
+    try:
+        return read()
+    except (ValueError, pd.errors.ParserError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot be parsed: {exc}") from None
+
+
 def _read_mapping(path: str | Path, what: str, domains: list[str]) -> dict[str, float]:
     """{domain: number} from a JSON object or a two-column CSV (domain, value)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{what} file {path} does not exist")
     if path.suffix.lower() == ".json":
-        raw = json.loads(path.read_text())
+        raw = _parse(path, lambda: json.loads(path.read_text()))
         if not isinstance(raw, dict):
             raise ValueError(f"{path}: {what} must be a JSON object {{domain: value}}")
     else:
-        frame = pd.read_csv(path)
+        frame = _parse(path, lambda: pd.read_csv(path))
         if frame.shape[1] != 2:
             raise ValueError(f"{path}: {what} CSV needs two columns (domain, value), got {list(frame.columns)}")
         raw = dict(zip(frame.iloc[:, 0].astype(str), frame.iloc[:, 1]))
@@ -206,7 +214,7 @@ def _read_bounds(path, domains: list[str], caps: dict | None) -> dict[str, tuple
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"bounds file {path} does not exist")
-    frame = pd.read_csv(path)
+    frame = _parse(path, lambda: pd.read_csv(path))
     if list(frame.columns) != ["domain", "lo", "hi"]:
         raise ValueError(f"{path}: bounds need the columns domain, lo, hi; got {list(frame.columns)}")
     out = {}

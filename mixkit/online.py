@@ -47,7 +47,7 @@ class OnlineResult:
 
 
 def doremi(config: ProxyConfig, data, store, *, reference="uniform", reference_checkpoint=None, rounds: int = 1,
-           eta: float = 1.0, smoothing: float = 1e-3, workers: int = 1, threads: int | None = None,
+           eta: float = 1.0, smoothing: float = 1e-3, workers: int | None = None, threads: int | None = None,
            progress: bool = True) -> OnlineResult:
     """DoReMi (Xie et al. 2023): domain weights of a Group-DRO proxy against a reference proxy.
 
@@ -83,7 +83,7 @@ def doremi(config: ProxyConfig, data, store, *, reference="uniform", reference_c
     return OnlineResult("doremi", outputs[-1], history, run_ids, ref_ids, outputs, _final_losses(store, run_ids[-1]))
 
 
-def online_data_mixing(config: ProxyConfig, data, store, *, smoothing: float = 0.9, workers: int = 1,
+def online_data_mixing(config: ProxyConfig, data, store, *, smoothing: float = 0.9, workers: int | None = None,
                        threads: int | None = None, progress: bool = True) -> OnlineResult:
     """ODM (Albalak et al. 2023): one run whose mixture an EXP3 bandit picks every step, rewarded by
     each domain's training loss. The result's mixture is the average of its weights over the run."""

@@ -29,7 +29,9 @@ import pandas as pd
 from scipy import optimize as sopt
 from threadpoolctl import threadpool_limits
 
+from mixkit.laws.domain import hull_distance
 from mixkit.mixture import Mixture, sample_dirichlet, tempered_prior
+
 
 __all__ = ["Affine", "ExpSum", "OptimumResult", "Support", "bootstrap_optimum", "optimize_mixture", "project_to_simplex",
            "repetition_caps", "select_kl", "support_report"]
@@ -633,17 +635,6 @@ def _mixture_array(fitted_mixtures, domains: list[str]) -> np.ndarray:
     return X
 
 
-def hull_distance(w: np.ndarray, X: np.ndarray) -> float:
-    """Euclidean distance from w to the convex hull of the rows of X (non-negative least squares
-    with the sum-to-one condition as a heavily weighted extra row)."""
-    big = 1e3
-    A = np.vstack([X.T, np.full((1, len(X)), big)])
-    b = np.concatenate([w, [big]])
-    a, _ = sopt.nnls(A, b, maxiter=50 * A.shape[1])
-    a = a / a.sum() if a.sum() > 0 else a
-    return float(np.linalg.norm(X.T @ a - w))
-
-
 def support_report(weights: Mapping[str, float], fitted_mixtures, tol: float = 0.01,
                    hull_tol: float = 0.05) -> Support:
     """How far `weights` lies from the fitted mixtures (see :class:`Support`)."""
@@ -654,7 +645,7 @@ def support_report(weights: Mapping[str, float], fitted_mixtures, tol: float = 0
     # Departures under 1e-4 are rounding, not extrapolation.
     above = {d: float(w[j] - mx[j]) for j, d in enumerate(domains) if w[j] > mx[j] + 1e-4}
     below = {d: float(mn[j] - w[j]) for j, d in enumerate(domains) if w[j] < mn[j] - 1e-4}
-    dist = hull_distance(w, X)
+    dist = float(hull_distance(w, X)[0])
     out = max([*above.values(), *below.values(), 0.0]) > tol or dist > hull_tol
     return Support(dict(zip(domains, map(float, mx))), dict(zip(domains, map(float, mn))), above, below, dist,
                    bool(out), tol, hull_tol)

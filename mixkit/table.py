@@ -15,6 +15,8 @@ when it is known (NaN when not); the size laws prefer it (see ``mixkit.laws.nest
 
 from __future__ import annotations
 
+import warnings
+
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -317,6 +319,21 @@ def _check_one_per_run(df: pd.DataFrame, cols: list[str], what: str, atol: float
                          "one run: give the other run its own run_id)")
 
 
+def warn_dynamic_runs(df: pd.DataFrame, where: str) -> None:
+    """Warn when `df` holds runs whose mixture changed while they trained (a `mixing` column value).
+
+    Their weight columns hold the weights averaged over their steps (for DoReMi: its loss weights
+    over uniform batches), so a law fitted on them treats a schedule as if it were a fixed mixture.
+    """
+    if "mixing" not in df.columns:
+        return
+    kinds = df.loc[df["mixing"].notna(), ["run_id", "mixing"]].drop_duplicates("run_id")
+    if len(kinds):
+        warnings.warn(f"{where}: {len(kinds)} run(s) trained on a changing mixture "
+                      f"({sorted(kinds['mixing'].astype(str).unique())}) are included with their average weights; "
+                      "keep table[table['mixing'].isna()] to use fixed mixtures only", UserWarning, stacklevel=3)
+
+
 def pivot_losses(
     df: pd.DataFrame,
     step: int | str = "last",
@@ -329,6 +346,7 @@ def pivot_losses(
     not record it are dropped).
     """
     df = validate_table(df)
+    warn_dynamic_runs(df, "pivot_losses")
     if model_size is not None:
         df = df[df["model_size"] == model_size]
         if df.empty:
@@ -363,6 +381,7 @@ def pivot_curves(
     domains are dropped, as :func:`pivot_losses` drops runs.
     """
     df = validate_table(df)
+    warn_dynamic_runs(df, "pivot_curves")
     df = df[df["step"] >= int(min_step)]
     if df.empty:
         raise ValueError(f"no runs recorded a step >= min_step={min_step}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -183,3 +185,18 @@ def test_pivot_curves_agrees_with_pivot_losses_at_the_last_step(table):
     final = L.groupby(level="run_id").tail(1).droplevel("step")
     pd.testing.assert_frame_equal(final, L_last, check_names=False)
     pd.testing.assert_frame_equal(W.groupby(level="run_id").tail(1).droplevel("step"), W_last, check_names=False)
+
+
+def test_pivots_warn_about_runs_whose_mixture_changed_while_training():
+    from run_tables import synthetic_run_table
+
+    table = synthetic_run_table(n_runs=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        pivot_losses(table)  # no mixing column: fixed mixtures, silent
+        pivot_losses(table.assign(mixing=np.nan))
+    dynamic = table.assign(mixing=np.where(table["run_id"] == table["run_id"].iloc[0], "odm", None))
+    with pytest.warns(UserWarning, match=r"1 run\(s\) trained on a changing mixture \(\['odm'\]\)"):
+        pivot_losses(dynamic)
+    with pytest.warns(UserWarning, match="changing mixture"):
+        pivot_curves(dynamic)

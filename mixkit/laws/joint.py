@@ -240,7 +240,9 @@ def joint_inputs(table, target="mean", size_column: str = "auto", tokens: str = 
 
     from mixkit.table import NON_EMBEDDING_COLUMN, mixture_weights, target_loss, validate_table
 
+    # Step-0 rows (mixkit records the untrained model's losses) have D = 0, outside the law's domain.
     table = validate_table(table)
+    table = table[table["step"] > 0]
     if size_column == "auto":
         ne = NON_EMBEDDING_COLUMN in table.columns and table[NON_EMBEDDING_COLUMN].notna().all()
         size_column = NON_EMBEDDING_COLUMN if ne else "model_size"

@@ -70,7 +70,10 @@ class Policy:
         return {}
 
     def identity(self) -> dict:
-        return {"policy": self.name, "class": type(self).__name__, "params": self.params()}
+        out = {"policy": self.name, "class": type(self).__name__, "params": self.params()}
+        if self.sampling is not None:  # other batches, another run (left out when None: ids stay)
+            out["sampling"] = {d: round(float(w), 12) for d, w in self.sampling.weights.items()}
+        return out
 
     def attach(self, context: dict) -> None:
         """Hook before training (the run's `model_config`, `data`, `device`, `precision`)."""
@@ -198,6 +201,8 @@ class Schedule:
         rows = np.bincount(row_domains, minlength=len(self.domains))
         present = rows > 0
         alpha = np.where(present, self.current, 0.0)
+        if alpha.sum() <= 0:  # with smoothing 0 every present domain's weight can underflow to 0
+            alpha = present.astype(float)
         per_row = (alpha / np.maximum(rows, 1) / alpha.sum())[row_domains] / context_length
         return torch.from_numpy(np.repeat(per_row, context_length).astype(np.float32))
 

@@ -75,7 +75,10 @@ class MixtureSampler:
 
         The cumulative target of each domain becomes the sum over steps of its weight that step
         times batch_size, so a domain's row count stays within one row of it however often the
-        weights change (a policy changing them every step included).
+        weights change (a policy changing them every step included), as long as every domain keeps a
+        positive weight. A domain whose weight drops to 0 (a phase that leaves it out) keeps the
+        fraction of a row it was behind or ahead; the active domains absorb it, so their counts can
+        drift from target by up to one row per such domain.
         """
         w = np.asarray(weights, dtype=np.float64).reshape(-1)
         if w.shape[0] != len(self.domains) or not np.all(np.isfinite(w)) or (w < 0).any() \

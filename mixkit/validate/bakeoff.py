@@ -113,7 +113,7 @@ def bake_off(config: ProxyConfig, val_config: ProxyConfig, data, store, doms: Se
             methods.bimix(table, doms, min_weight, max(4, n_starts // 2), seed=seed),
             methods.entropy(data, doms, seed)]
     if online:
-        recs += [methods.doremi(config, data, store, workers=1, progress=progress), methods.odm()]
+        recs += [methods.doremi(config, data, store, workers=workers, progress=progress), methods.odm()]
     recs = {r.method: r for r in recs} | dict(extra or {})
     v = validate({m: r.mixture for m, r in recs.items()}, val_config, data, store, seeds=seeds, domains=doms,
                  workers=workers, progress=progress)

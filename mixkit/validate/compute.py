@@ -2,7 +2,8 @@
 
 FLOPs of one run = `mixkit.proxy.flops_per_token` (6 x matmul parameters, output head included,
 plus Kaplan et al.'s attention term) x training tokens, plus a third of that (the forward pass) x
-the validation tokens of its evaluations.
+the validation tokens of its evaluations, and for a DoReMi run the reference model's forward pass on
+every training batch (a third of the training FLOPs again).
 """
 
 from __future__ import annotations
@@ -21,9 +22,12 @@ def run_flops(record: dict, vocab_size: int) -> float:
                          "its compute is unknown")
     cfg = ProxyConfig.from_dict(raw)
     per_token = float(flops_per_token(cfg.model_config(vocab_size)))
-    n_evals = cfg.steps // cfg.eval_every + 1
+    # Step 0, every eval_every steps, and the last step when it is not a multiple (see proxy.train).
+    n_evals = -(-cfg.steps // cfg.eval_every) + 1
     eval_tokens = float(cfg.eval_tokens) * len(record.get("domains") or [1]) * n_evals
-    return per_token * cfg.total_tokens + per_token / 3.0 * eval_tokens
+    reference = (record.get("schedule") or {}).get("policy") == "doremi"
+    forward_tokens = eval_tokens + (cfg.total_tokens if reference else 0.0)
+    return per_token * cfg.total_tokens + per_token / 3.0 * forward_tokens
 
 
 def proxy_compute(store, run_ids: Iterable[str], vocab_size: int) -> dict[str, float]:

@@ -132,7 +132,7 @@ def entropy(data, doms: list[str], seed: int = 0) -> Recommendation:
     return Recommendation("entropy", Mixture(mix.weights, domains=doms, name="entropy"), [], "conditional entropy")
 
 
-def doremi(config, data, store, workers: int = 1, progress: bool = True) -> Recommendation:
+def doremi(config, data, store, workers: int | None = None, progress: bool = True) -> Recommendation:
     """DoReMi (Xie et al. 2023): a uniform reference proxy, then a Group-DRO proxy; its average weights
     are the recommendation, trained as a fixed mixture (as the paper does)."""
     from mixkit.online import doremi as run_doremi

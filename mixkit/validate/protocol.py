@@ -76,9 +76,14 @@ class Validation:
         return f"Validation ({self.describe()}):\n\n" + "\n".join(f"- {line}" for line in self.sentences())
 
     def describe(self) -> str:
-        return (f"{len(self.seeds)} paired seeds {self.seeds}, {self.level:.0%} Student-t intervals over seeds, "
+        text = (f"{len(self.seeds)} paired seeds {self.seeds}, {self.level:.0%} Student-t intervals over seeds, "
                 f"target: {describe_target(self.target)}, proxy {self.config.name} "
                 f"(d_model {self.config.d_model}, {self.config.steps} steps)")
+        if self.config.schedule != "constant":
+            # A mid-run point of a decaying learning rate is not the final loss of a shorter run.
+            text += (f"; steps-equivalents are read from the baseline's own {self.config.schedule}-schedule curve, "
+                     "so they approximate what a shorter run with its own decay would need")
+        return text
 
     def leaderboard(self, extra: Mapping[str, Mapping] | None = None) -> list[dict]:
         """Flat rows, best loss first: method, loss, loss_sd, n_seeds, and per baseline B gain_vs_B,
@@ -294,6 +299,11 @@ def _summary(final: pd.DataFrame, doms: list[str]) -> pd.DataFrame:
 def _compare(final, curves, names: list[str], bases: list[str], config, level: float):
     """Every mixture against every other baseline: paired interval, verdict, steps-equivalent."""
     losses = final.pivot_table(index="seed", columns="name", values="loss")
+    missing = [(n, int(seed)) for n in names for seed in losses.index if pd.isna(losses.at[seed, n])] \
+        if set(names) <= set(losses.columns) else [(n, None) for n in names if n not in losses.columns]
+    if missing:
+        raise ValueError(f"no final loss for (mixture, seed) {missing}: every mixture needs a finished run per seed "
+                         "to be paired")
     mean_curves = curves.groupby(["name", "step"])["loss"].mean()
     rows, matches = [], {}
     for base in bases:
