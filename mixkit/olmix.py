@@ -25,7 +25,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from mixkit.table import WEIGHT_SUM_ATOL, at_step, validate_table, weight_column, weight_columns
+from mixkit.table import WEIGHT_SUM_ATOL, at_step, target_loss, validate_table, weight_column, weight_columns
 
 __all__ = ["METADATA_COLUMNS", "OlmixRuns", "read_olmix", "resolve_target", "write_olmix"]
 
@@ -83,6 +83,8 @@ def resolve_target(metrics: pd.DataFrame, target: str | Sequence[str], weights: 
     names = [target] if isinstance(target, str) else [str(t) for t in target]
     if not names:
         raise ValueError(f"{source}: no target column given")
+    if len(set(names)) != len(names):
+        raise ValueError(f"{source}: target column(s) {sorted({n for n in names if names.count(n) > 1})} named twice")
     missing = [n for n in names if n not in metrics.columns]
     if missing:
         raise ValueError(f"{source}: target column(s) {missing} not found; the metric columns are {list(metrics.columns)}")
@@ -93,7 +95,7 @@ def resolve_target(metrics: pd.DataFrame, target: str | Sequence[str], weights: 
                              f"(one per target column {names}), got {list(weights)}")
     _refuse_nan(metrics, names, source)
     values = metrics[names].astype(float)
-    y = values.mean(axis=1) if weights is None else values @ w
+    y = target_loss(values, "mean" if weights is None else dict(zip(names, w)))
     label = names[0] if len(names) == 1 else ("mean(" if weights is None else "weighted(") + ",".join(names) + ")"
     return y.rename(label)
 

@@ -23,6 +23,7 @@ from mixkit.proxy import EXP3, DoReMi, ProxyConfig
 from mixkit.proxy.checkpoint import load_checkpoint
 from mixkit.proxy.policies import check_doremi, check_reference
 from mixkit.runs import RunStore, sweep
+from mixkit.runs.store import as_store
 from mixkit.tokens import as_token_data
 
 
@@ -123,7 +124,7 @@ def _one_run(config, mixture, data, store: RunStore, opts: dict, checkpoints: bo
 
 def weights_table(store, rid: str) -> pd.DataFrame:
     """A run's weights per step as a wide DataFrame: index step, one column per domain."""
-    long = (store if isinstance(store, RunStore) else RunStore(store)).read_weights(rid)
+    long = as_store(store).read_weights(rid)
     wide = long.pivot(index="step", columns="domain", values="weight")
     wide.columns.name = None
     return wide

@@ -290,17 +290,22 @@ def _step_stage(table: pd.DataFrame, target_step: int | None, step_law, min_step
         return {"run_pred": run_pred, "fits": pd.DataFrame(), "points": pd.DataFrame(), "curves": None, "meta": meta}
     kept = table[table["step"] >= min_step]
     curves = Curves.from_long(kept, ["run_id", "domain"], "step", "loss")
-    few = np.flatnonzero(curves.n_points() < 3)
-    if few.size:
-        run_id, dom = curves.keys.iloc[few[0]]
-        raise ValueError(f"run {run_id!r} domain {dom!r} has {curves.n_points()[few[0]]} step(s) >= min_step={min_step}; "
-                         "a step law needs at least 3")
+    _require_three_points(curves, "run", f"step(s) >= min_step={min_step}", "step")
     fits, fitted = fit_curves(curves, step_law, float(target_step), "step", progress)
     fits = fits.join(meta, on="run_id")
     fits = fits[["run_id", "model_size", "mixture", "domain"] + [c for c in fits.columns if c not in
                                                                    ("run_id", "model_size", "mixture", "domain")]]
     return {"run_pred": fits[["run_id", "model_size", "mixture", "domain", "pred"]], "fits": fits,
             "points": _points(curves, fitted, "step", "loss"), "curves": curves, "fitted": fitted, "meta": meta}
+
+
+def _require_three_points(curves: Curves, key: str, points: str, law: str) -> None:
+    """A power law has three parameters: refuse the first curve with fewer than 3 points, naming it."""
+    counts = curves.n_points()
+    few = np.flatnonzero(counts < 3)
+    if few.size:
+        name, dom = curves.keys.iloc[few[0]]
+        raise ValueError(f"{key} {name!r} domain {dom!r} has {counts[few[0]]} {points}; a {law} law needs at least 3")
 
 
 def _points(curves: Curves, fitted: np.ndarray, x: str, y: str) -> pd.DataFrame:
@@ -323,11 +328,7 @@ def _size_stage(per_size: pd.DataFrame, target_size: float | None, size_law, pro
         return {"mix_pred": per_size[["mixture", "domain", "pred"]], "fits": pd.DataFrame(),
                 "points": pd.DataFrame(), "curves": None}
     curves = Curves.from_long(per_size, ["mixture", "domain"], "model_size", "pred")
-    few = np.flatnonzero(curves.n_points() < 3)
-    if few.size:
-        mix, dom = curves.keys.iloc[few[0]]
-        raise ValueError(f"mixture {mix!r} domain {dom!r} has {curves.n_points()[few[0]]} positive model size(s); "
-                         "a size law needs at least 3")
+    _require_three_points(curves, "mixture", "positive model size(s)", "size")
     fits, fitted = fit_curves(curves, size_law, float(target_size), "size", progress)
     fits = fits.rename(columns={"n_points": "n_sizes"})
     return {"mix_pred": fits[["mixture", "domain", "pred"]], "fits": fits, "curves": curves, "fitted": fitted,

@@ -97,14 +97,23 @@ def load_initial_weights(model: GPT, path: str | os.PathLike, data_fingerprint: 
     would mean different strings).
     """
     ckpt = load_checkpoint(path)
-    saved = GPTConfig(**ckpt["model_config"])
-    if saved != model.cfg:
-        diff = {k: (v, getattr(model.cfg, k)) for k, v in dataclasses.asdict(saved).items()
-                if getattr(model.cfg, k) != v}
-        raise ValueError(f"checkpoint {path} has a different architecture than the config "
-                         f"(field: (checkpoint, config)): {diff}")
-    if ckpt.get("data_fingerprint") not in (None, data_fingerprint):
-        raise ValueError(f"checkpoint {path} was trained on token data "
-                         f"{ckpt['data_fingerprint']}, not this data ({data_fingerprint}): token ids would not match")
+    check_compatible(ckpt, path, model.cfg, data_fingerprint)
     model.load_state_dict(ckpt["state_dict"])
     return checkpoint_id(path, ckpt)
+
+
+def check_compatible(ckpt: dict, path, model_config: GPTConfig, data_fingerprint: str, *, what: str = "checkpoint",
+                     other: str = "config", require_data: bool = False) -> None:
+    """Refuse a checkpoint of another architecture than `model_config`, or one trained on other token
+    data (its token ids would mean different strings). A checkpoint that records no data fingerprint
+    passes unless `require_data`."""
+    saved = GPTConfig(**ckpt["model_config"])
+    if saved != model_config:
+        diff = {k: (v, getattr(model_config, k)) for k, v in dataclasses.asdict(saved).items()
+                if getattr(model_config, k) != v}
+        raise ValueError(f"{what} {path} has a different architecture (another model config) than the {other} "
+                         f"(field: ({what}, {other})): {diff}")
+    recorded = ckpt.get("data_fingerprint")
+    if recorded != data_fingerprint and (require_data or recorded is not None):
+        raise ValueError(f"{what} {path} was trained on token data {recorded}, not this data ({data_fingerprint}): "
+                         "another tokenizer or corpus, so token ids would not match")

@@ -16,14 +16,13 @@ their parameters.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from typing import Sequence
 
 import numpy as np
 import torch
 
-from mixkit.proxy.checkpoint import checkpoint_id, load_checkpoint
+from mixkit.proxy.checkpoint import check_compatible, checkpoint_id, load_checkpoint
 from mixkit.proxy.device import autocast, head_dtype
 from mixkit.proxy.mixing import Policy, StepStats
 from mixkit.proxy.model import GPT, GPTConfig
@@ -148,15 +147,8 @@ class DoReMi(Policy):
 
 def check_reference(ckpt: dict, path, model_config: GPTConfig, data) -> None:
     """A reference checkpoint must be of the same architecture, token data and domains as the run."""
-    saved = GPTConfig(**ckpt["model_config"])
-    if saved != model_config:
-        diff = {k: (v, getattr(model_config, k)) for k, v in dataclasses.asdict(saved).items()
-                if getattr(model_config, k) != v}
-        raise ValueError(f"DoReMi reference {path} has another model config than the proxy "
-                         f"(field: (reference, proxy)): {diff}")
-    if ckpt.get("data_fingerprint") != data.fingerprint:
-        raise ValueError(f"DoReMi reference {path} was trained on token data {ckpt.get('data_fingerprint')}, "
-                         f"not this data ({data.fingerprint}): another tokenizer or corpus")
+    check_compatible(ckpt, path, model_config, data.fingerprint, what="DoReMi reference", other="proxy",
+                     require_data=True)
     unknown = [d for d in ckpt.get("mixture_domains") or [] if d not in data.domains]
     if unknown:
         raise ValueError(f"DoReMi reference {path} was trained on domains {unknown} that this data "

@@ -28,7 +28,7 @@ from mixkit.laws import (BiMixLaw, FitWarning, LightGBMLaw, LinearRegressionLaw,
                          compare_laws, nested_prediction)
 from mixkit.mixture import Mixture, entropy_mixture
 from mixkit.optimize import optimize_mixture
-from mixkit.table import pivot_curves, pivot_losses
+from mixkit.table import pivot_curves, pivot_losses, target_loss
 
 
 @dataclass
@@ -67,7 +67,7 @@ def regmix(table: pd.DataFrame, doms: list[str], prior: dict[str, float], cv_fol
            n_samples: int = 100_000, top_k: int = 128, caps: dict[str, float] | None = None) -> Recommendation:
     """RegMix: the regressor with the best held-out Spearman of the mean loss, then its top-k optimum."""
     W, L = pivot_losses(table, domains=doms)
-    X, y = W[doms], L[doms].mean(axis=1).rename("target")
+    X, y = W[doms], target_loss(L[doms], "mean")
     laws = {"linear": LinearRegressionLaw(), "lightgbm": LightGBMLaw(), "log-linear": LogLinearLaw(random_state=seed)}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
