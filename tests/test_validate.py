@@ -12,7 +12,7 @@ import pytest
 from mixkit.mixture import Mixture, uniform
 from mixkit.proxy import ProxyConfig
 from mixkit.validate import (BETTER, TIE, WORSE, paired_interval, plot_gains, plot_steps_equivalent, proxy_compute,
-                             steps_to_reach, validate, verdict)
+                             seeds_to_resolve, steps_to_reach, validate, verdict)
 
 FAST = dict(steps=24, eval_every=6, eval_tokens=256, batch_size=4, context_length=32)
 
@@ -52,6 +52,26 @@ def test_identical_losses_are_no_detectable_difference_and_bad_input_is_refused(
         paired_interval([1.0, 2.0], [1.0, 2.0], level=95)
 
 
+def test_seeds_to_resolve_is_the_smallest_count_of_the_t_test_sample_size():
+    from scipy import stats
+    need = lambda k, sd: (stats.t.ppf(0.975, k - 1) + stats.t.ppf(0.8, k - 1)) * sd / math.sqrt(k)  # noqa: E731
+    for gain, sd in [(0.05, 0.08), (0.01, 0.06), (0.2, 0.05), (-0.03, 0.02)]:
+        n = int(seeds_to_resolve(gain, sd))
+        assert need(n, sd) <= abs(gain) and (n == 2 or need(n - 1, sd) > abs(gain)), (gain, sd, n)
+    assert seeds_to_resolve(0.05, 0.08) == 23  # about (1.96 + 0.84)^2 * (0.08 / 0.05)^2 = 20, plus the t correction
+    assert math.isinf(seeds_to_resolve(0.0, 0.1)) and math.isinf(seeds_to_resolve(1e-4, 1.0))
+    assert math.isnan(seeds_to_resolve(0.05, math.nan))
+
+
+def test_seeds_to_resolve_resolves_a_known_gain_at_its_stated_power():
+    rng = np.random.default_rng(3)
+    gain, sd = 0.04, 0.06
+    n = int(seeds_to_resolve(gain, sd))
+    diffs = gain + rng.normal(0.0, sd, (4000, n))
+    resolved = np.mean([paired_interval(np.zeros(n), d).low > 0 for d in diffs])
+    assert 0.78 < resolved < 0.86, f"resolved {resolved:.3f} at n={n} (planned power 0.8)"
+
+
 def test_steps_equivalent_matches_the_power_law_closed_form():
     E, B, b = 2.0, 6.0, 0.5
     steps = np.arange(0, 101, 5)
@@ -87,6 +107,7 @@ def test_identical_mixtures_trained_for_real_are_no_detectable_difference(valida
     assert {"name", "baseline", "gain", "ci_low", "ci_high", "verdict", "steps_equivalent", "steps_equivalent_low",
             "steps_equivalent_high"} <= set(v.table().columns)
     assert all(("uniform" in s or "natural" in s) and "seeds" in s for s in v.sentences())
+    assert math.isinf(row.seeds_to_resolve) and "more than 10,000 seeds" in row.sentence  # a gain of exactly 0
 
 
 def test_validation_runs_are_cached(validated):

@@ -9,9 +9,9 @@ figures (losses with intervals; curves with the steps-equivalent marked; compute
 from mixkit.validate.compute import proxy_compute, run_flops
 from mixkit.validate.figures import plot_compute_vs_gain, plot_gains, plot_steps_equivalent
 from mixkit.validate.protocol import DEFAULT_BASELINES, Validation, describe_target, validate
-from mixkit.validate.stats import (BETTER, TIE, WORSE, PairedInterval, StepsMatch, paired_interval, steps_phrase,
-                                   steps_to_reach, verdict)
+from mixkit.validate.stats import (BETTER, TIE, WORSE, PairedInterval, StepsMatch, paired_interval, seeds_to_resolve,
+                                   steps_phrase, steps_to_reach, verdict)
 
 __all__ = ["BETTER", "DEFAULT_BASELINES", "TIE", "WORSE", "PairedInterval", "StepsMatch", "Validation",
            "describe_target", "paired_interval", "plot_compute_vs_gain", "plot_gains", "plot_steps_equivalent",
-           "proxy_compute", "run_flops", "steps_phrase", "steps_to_reach", "validate", "verdict"]
+           "proxy_compute", "run_flops", "seeds_to_resolve", "steps_phrase", "steps_to_reach", "validate", "verdict"]

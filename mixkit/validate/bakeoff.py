@@ -10,6 +10,7 @@ uniform and natural baselines at a validation proxy at least as large, on paired
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
@@ -24,6 +25,7 @@ from mixkit.tokens import as_token_data
 from mixkit.validate import methods
 from mixkit.validate.compute import proxy_compute
 from mixkit.validate.protocol import Validation, validate
+from mixkit.validate.stats import resolve_phrase
 
 
 @dataclass
@@ -187,7 +189,8 @@ def report_text(b: BakeOff, baselines: Sequence[str] = ("uniform", "natural")) -
                  f"(CI [{r[f'ci_low_vs_{x}']:+.4f}, {r[f'ci_high_vs_{x}']:+.4f}])"
                  if r[f"verdict_vs_{x}"] in ("better", "worse") else
                  f"no detectable difference from {x} ({r[f'gain_vs_{x}']:+.4f} nats, "
-                 f"CI [{r[f'ci_low_vs_{x}']:+.4f}, {r[f'ci_high_vs_{x}']:+.4f}])"
+                 f"CI [{r[f'ci_low_vs_{x}']:+.4f}, {r[f'ci_high_vs_{x}']:+.4f}]"
+                 f"{resolve_phrase(r.get(f'seeds_to_resolve_vs_{x}', math.nan))})"
                  for x in baselines if f"verdict_vs_{x}" in r]
         lines.append(f"- **{r['method']}** ({int(r['proxy_runs'])} proxy runs, {r['proxy_flops']:.2e} FLOPs): "
                      f"loss {r['loss']:.4f} ± {r['loss_sd']:.4f}; " + "; ".join(parts) + ".")

@@ -23,7 +23,8 @@ from mixkit.proxy import ProxyConfig
 from mixkit.runs.store import as_store
 from mixkit.table import target_loss
 from mixkit.tokens import as_token_data
-from mixkit.validate.stats import StepsMatch, paired_interval, steps_phrase, steps_to_reach
+from mixkit.validate.stats import (TIE, StepsMatch, paired_interval, resolve_phrase, seeds_to_resolve, steps_phrase,
+                                   steps_to_reach)
 
 DEFAULT_BASELINES = ("uniform", "natural")
 
@@ -104,14 +105,15 @@ class Validation:
             return {f"gain_vs_{base}": 0.0, f"ci_low_vs_{base}": 0.0, f"ci_high_vs_{base}": 0.0,
                     f"verdict_vs_{base}": "baseline", f"steps_equivalent_vs_{base}": 0.0,
                     f"steps_equivalent_low_vs_{base}": 0.0, f"steps_equivalent_high_vs_{base}": 0.0,
-                    f"steps_extrapolated_vs_{base}": False}
+                    f"steps_extrapolated_vs_{base}": False, f"seeds_to_resolve_vs_{base}": math.nan}
         r = self.row(name, base)
         return {f"gain_vs_{base}": float(r.gain), f"ci_low_vs_{base}": float(r.ci_low),
                 f"ci_high_vs_{base}": float(r.ci_high), f"verdict_vs_{base}": r.verdict,
                 f"steps_equivalent_vs_{base}": float(r.steps_equivalent),
                 f"steps_equivalent_low_vs_{base}": float(r.steps_equivalent_low),
                 f"steps_equivalent_high_vs_{base}": float(r.steps_equivalent_high),
-                f"steps_extrapolated_vs_{base}": bool(r.steps_extrapolated)}
+                f"steps_extrapolated_vs_{base}": bool(r.steps_extrapolated),
+                f"seeds_to_resolve_vs_{base}": float(r.seeds_to_resolve)}
 
     def metrics(self, name: str, prefix: str = "") -> dict[str, float]:
         """Scalar metrics of one mixture for metrics.json: loss, loss_sd, n_seeds and, per baseline,
@@ -340,8 +342,11 @@ def _match(curve: pd.Series, loss: float) -> StepsMatch:
 def _comparison_row(name: str, base: str, iv, match: StepsMatch, steps: int) -> dict:
     frac = match.steps / steps - 1.0 if math.isfinite(match.steps) else match.steps
     ci = "no interval" if iv.n < 2 else f"{iv.level:.0%} CI [{iv.low:+.4f}, {iv.high:+.4f}]"
-    sentence = (f"{name} vs {base}: {iv.verdict} (gain {iv.gain:+.4f} nats, {ci}, {iv.n} seeds); "
+    need = seeds_to_resolve(iv.gain, iv.sd, iv.level)
+    sentence = (f"{name} vs {base}: {iv.verdict} (gain {iv.gain:+.4f} nats, {ci}, {iv.n} seeds"
+                f"{resolve_phrase(need) if iv.verdict == TIE else ''}); "
                 f"{steps_phrase(base, frac, match.extrapolated)}")
     return {"name": name, "baseline": base, "gain": iv.gain, "ci_low": iv.low, "ci_high": iv.high,
-            "gain_sd": iv.sd, "n_seeds": iv.n, "verdict": iv.verdict, "steps_needed": match.steps,
-            "steps_equivalent": frac, "steps_extrapolated": match.extrapolated, "sentence": sentence}
+            "gain_sd": iv.sd, "n_seeds": iv.n, "verdict": iv.verdict, "seeds_to_resolve": need,
+            "steps_needed": match.steps, "steps_equivalent": frac, "steps_extrapolated": match.extrapolated,
+            "sentence": sentence}

@@ -72,6 +72,37 @@ def verdict(interval: PairedInterval) -> str:
     return TIE
 
 
+def seeds_to_resolve(gain: float, sd: float, level: float = 0.95, power: float = 0.8,
+                     max_seeds: int = 10_000) -> float:
+    """The fewest paired seeds that resolve a true gain `gain` (interval excluding zero) with
+    probability `power` when the per-seed gains spread by `sd`: the smallest n >= 2 with
+    (t(level, n-1) + t(power, n-1)) * sd / sqrt(n) <= |gain| (the usual t-test sample size).
+
+    A planning figure for a "no detectable difference": it takes the measured gain and spread at
+    face value (both are noisy with few seeds). NaN when either is undefined, inf when the gain is 0
+    or more than `max_seeds` would be needed.
+    """
+    if not (math.isfinite(gain) and math.isfinite(sd)):
+        return math.nan
+    if sd == 0:
+        return 2.0 if gain != 0 else math.inf
+    z = stats.norm.ppf(0.5 + level / 2) + stats.norm.ppf(power)
+    if gain == 0 or (z * sd / abs(gain)) ** 2 > max_seeds:
+        return math.inf
+    n = np.arange(2, max_seeds + 1)
+    ok = (stats.t.ppf(0.5 + level / 2, n - 1) + stats.t.ppf(power, n - 1)) * sd / np.sqrt(n) <= abs(gain)
+    return float(n[np.argmax(ok)]) if ok.any() else math.inf
+
+
+def resolve_phrase(need: float) -> str:
+    """How many seeds a tie would take to resolve, for a sentence ("" when undefined)."""
+    if math.isnan(need):
+        return ""
+    if math.isinf(need):
+        return "; a gain this small would need more than 10,000 seeds to resolve"
+    return f"; to resolve a gain this size at this seed spread, about {int(need)} seeds (80% power)"
+
+
 @dataclass(frozen=True)
 class StepsMatch:
     """Steps a curve needs to reach a loss. `extrapolated`: read from the fitted step law beyond (or
