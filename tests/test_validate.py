@@ -141,8 +141,29 @@ def test_bad_arguments_fail_before_training(token_data, tmp_path):
     assert not store.exists()
 
 
+def test_a_remembered_recommendation_is_read_back_exactly_and_keyed_by_its_inputs(tmp_path):
+    from mixkit.validate.bakeoff import remembered
+    from mixkit.validate.methods import Recommendation
+
+    calls = []
+
+    def fit():
+        calls.append(1)
+        return Recommendation("law", Mixture({"a": 0.1 + 0.2, "b": 1 - (0.1 + 0.2)}), ["r1", "r2"], "note", math.nan)
+
+    first = remembered(tmp_path, "law", {"runs": ["r1", "r2"], "seed": 0}, fit)
+    again = remembered(tmp_path, "law", {"runs": ["r1", "r2"], "seed": 0}, fit)
+    assert len(calls) == 1 and again.mixture.weights == first.mixture.weights and again.run_ids == ["r1", "r2"]
+    assert math.isnan(again.predicted_loss) and again.note == "note"
+    remembered(tmp_path, "law", {"runs": ["r1", "r2"], "seed": 1}, fit)  # another setting: fitted afresh
+    remembered(tmp_path, "other law", {"runs": ["r1", "r2"], "seed": 0}, fit)
+    assert len(calls) == 3
+    from mixkit.runs import RunStore
+    assert RunStore(tmp_path).finished() == []  # the store's run listing does not see the folder
+
+
 @pytest.mark.slow
-def test_bake_off_with_online_methods_names_a_winner(token_data, tmp_path):
+def test_bake_off_with_online_methods_names_a_winner(token_data, tmp_path, monkeypatch):
     # Every method, DoReMi and ODM included, on all seven domains (about 50 tiny runs: outside CI).
     from mixkit.validate.bakeoff import bake_off, report_text
 
@@ -154,6 +175,18 @@ def test_bake_off_with_online_methods_names_a_winner(token_data, tmp_path):
         r["method"] for r in board}
     assert b.compute.set_index("method").loc["DoReMi", "proxy_runs"] == 2
     assert b.winner in report_text(b)
+    # A second bake-off reads the fitted methods' answers back instead of refitting, so it trains nothing.
+    import mixkit.validate.methods as methods
+
+    def refit(*args, **kwargs):
+        raise AssertionError("refitted a remembered recommendation")
+
+    for name in ("mixing_law", "regmix", "bimix", "nested", "entropy"):
+        monkeypatch.setattr(methods, name, refit)
+    again = bake_off(cfg, cfg.replace(d_model=48, n_heads=4), token_data, tmp_path / "store", token_data.domains,
+                     n_runs=9, seeds=2, workers=2, n_samples=5000, top_k=32, n_starts=4, online=True, progress=False)
+    assert again.validation.n_trained == 0
+    pd.testing.assert_frame_equal(again.weights().loc[b.weights().index, b.weights().columns], b.weights())
     with pytest.raises(ValueError, match="at least as large"):
         bake_off(cfg.replace(d_model=48, n_heads=4), cfg, token_data, tmp_path / "store", token_data.domains)
 

@@ -70,9 +70,18 @@ def fit_power_curves(x, y, huber_delta: float = 1e-3, exponent_bounds: tuple[flo
     if start is None:
         z = _profile_start(logx, y, logy, mask, huber_delta, lo, hi)
     else:
-        start = np.asarray(start, dtype=float)
-        z = np.column_stack([np.log(start[:, 0]), np.log(start[:, 1]), start[:, 2]])
+        z = _start_point(np.asarray(start, dtype=float), y, mask)
     return _levenberg_marquardt(z, logx, logy, mask, huber_delta, lo, hi, max_iter)
+
+
+def _start_point(start: np.ndarray, y, mask) -> np.ndarray:
+    """(log E, log A, a) from a natural-scale start, E and A held to the profile's floors: a fit whose
+    A underflowed to 0 (a flat curve) would otherwise start at log 0 = -inf, and the steps from there
+    are not finite."""
+    ymin = np.min(np.where(mask, y, np.inf), axis=1)
+    E = np.clip(start[:, 0], 1e-6 * ymin, None)
+    A = np.maximum(start[:, 1], 1e-12 * ymin)
+    return np.column_stack([np.log(E), np.log(A), start[:, 2]])
 
 
 def _check_curves(x, y) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

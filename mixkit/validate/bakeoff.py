@@ -6,10 +6,18 @@ pipeline adds the same mixtures at smaller widths, the entropy mixture needs no 
 other recommendation (DoReMi, ODM) can be added. Then every recommendation is trained with the
 uniform and natural baselines at a validation proxy at least as large, on paired seeds
 (`mixkit.validate.protocol`), and each method's proxy compute is counted from the store.
+
+The fitted methods' answers are remembered in the store (`.recommendations/`, keyed by the design
+runs and every setting): a fit is reproducible only up to floating-point summation order (numpy's
+reductions depend on memory alignment), and a last-bit change moves a flat optimum by about 1e-5,
+which is a new mixture and so a new set of validation runs. With the answers remembered, a second
+bake-off trains nothing. Delete that folder to refit (after changing a method's code, say).
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
@@ -19,6 +27,7 @@ import pandas as pd
 from mixkit import runs
 from mixkit.mixture import Mixture, dirichlet, natural, uniform
 from mixkit.proxy import ProxyConfig, param_counts
+from mixkit.paths import write_json
 from mixkit.runs.store import as_store
 from mixkit.table import select_runs, validate_table
 from mixkit.tokens import as_token_data
@@ -108,18 +117,41 @@ def bake_off(config: ProxyConfig, val_config: ProxyConfig, data, store, doms: Se
     mixes = design(doms, data, n_runs, seed)
     ids = _finished(runs.sweep(config, mixes, data, store, workers=workers, progress=progress), store)
     table = _table(store, ids, doms)
-    recs = [methods.mixing_law(table, doms, n_starts, seed),
-            _nested(config, val_config, mixes, ids, data, store, doms, nested_d_models, nested_mixtures, workers,
-                    n_starts, seed, progress),
-            methods.regmix(table, doms, {d: data.token_counts[d] for d in doms}, cv_folds, seed, n_samples, top_k),
-            methods.bimix(table, doms, min_weight, max(4, n_starts // 2), seed=seed),
-            methods.entropy(data, doms, seed)]
+    key = dict(data=data.fingerprint, runs=sorted(ids), domains=doms, val_config=val_config.to_dict(), seed=seed,
+               nested_d_models=[int(d) for d in nested_d_models], nested_mixtures=nested_mixtures, n_starts=n_starts,
+               cv_folds=cv_folds, n_samples=n_samples, top_k=top_k, min_weight=min_weight)
+    recs = [remembered(store, "mixing law", key, lambda: methods.mixing_law(table, doms, n_starts, seed)),
+            remembered(store, "nested pipeline", key, lambda: _nested(
+                config, val_config, mixes, ids, data, store, doms, nested_d_models, nested_mixtures, workers, n_starts,
+                seed, progress)),
+            remembered(store, "RegMix", key, lambda: methods.regmix(
+                table, doms, {d: data.token_counts[d] for d in doms}, cv_folds, seed, n_samples, top_k)),
+            remembered(store, "BiMix", key, lambda: methods.bimix(table, doms, min_weight, max(4, n_starts // 2),
+                                                                  seed=seed)),
+            remembered(store, "entropy", key, lambda: methods.entropy(data, doms, seed))]
     if online:
         recs += [methods.doremi(config, data, store, workers=workers, progress=progress), methods.odm()]
     recs = {r.method: r for r in recs} | dict(extra or {})
     v = validate({m: r.mixture for m, r in recs.items()}, val_config, data, store, seeds=seeds, domains=doms,
                  workers=workers, progress=progress)
     return BakeOff(recs, v, _compute(recs, store, data.vocab_size), _averaged(v, recs, store))
+
+
+def remembered(store, method: str, key: Mapping, compute) -> methods.Recommendation:
+    """`compute()`'s recommendation for `method`, or the one an earlier call with the same `key` saved
+    in the store's `.recommendations/` (see the module docstring for why)."""
+    digest = hashlib.sha256(json.dumps({"method": method, **key}, sort_keys=True, default=str).encode()).hexdigest()
+    path = as_store(store).root / ".recommendations" / f"{digest[:16]}.json"
+    if path.is_file():
+        saved = json.loads(path.read_text())
+        return methods.Recommendation(saved["method"], Mixture(saved["weights"], name=saved["method"]),
+                                      saved["run_ids"], saved["note"], saved["predicted_loss"])
+    rec = compute()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"method": rec.method, "weights": rec.mixture.weights, "run_ids": list(rec.run_ids),
+                      "note": rec.note, "predicted_loss": rec.predicted_loss, "key": {"method": method, **key}},
+               nan=float("nan"))
+    return rec
 
 
 def _finished(result, store) -> list[str]:
