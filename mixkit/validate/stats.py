@@ -95,12 +95,12 @@ def seeds_to_resolve(gain: float, sd: float, level: float = 0.95, power: float =
 
 
 def resolve_phrase(need: float) -> str:
-    """How many seeds a tie would take to resolve, for a sentence ("" when undefined)."""
+    """How many seeds a tie would take to resolve (either sign), for a sentence ("" when undefined)."""
     if math.isnan(need):
         return ""
     if math.isinf(need):
-        return "; a gain this small would need more than 10,000 seeds to resolve"
-    return f"; to resolve a gain this size at this seed spread, about {int(need)} seeds (80% power)"
+        return "; a difference this small would need more than 10,000 seeds to resolve"
+    return f"; to resolve a difference this size at this seed spread, about {int(need)} seeds (80% power)"
 
 
 @dataclass(frozen=True)
