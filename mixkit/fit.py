@@ -16,7 +16,6 @@ fitted mixtures (the centre of the data); lambda (``kl=None``) is chosen by 2-fo
 from __future__ import annotations
 
 import base64
-import hashlib
 import html
 import json
 import warnings
@@ -33,7 +32,7 @@ from mixkit.laws.regression import LightGBMLaw, LinearRegressionLaw, LogLinearLa
 from mixkit.olmix import read_olmix, resolve_target
 from mixkit.optimize import (DEFAULT_KL_GRID, KL_RULE, OptimumResult, bootstrap_optimum, optimize_mixture,
                              repetition_caps, select_kl)
-from mixkit.paths import sha256_file, staged_dir, write_json
+from mixkit.paths import json_digest, sha256_file, staged_dir, write_json
 from mixkit.table import pivot_losses, validate_table
 
 __all__ = ["FitOptions", "FitOutcome", "LAWS", "fit_runs", "load_inputs", "run_fit"]
@@ -354,8 +353,7 @@ def fit_runs(inputs: FitInputs, options: FitOptions) -> FitOutcome:
 
 
 def fit_hash(inputs: FitInputs, options: FitOptions) -> str:
-    blob = json.dumps({"files": inputs.files, "options": asdict(options)}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+    return json_digest({"files": inputs.files, "options": asdict(options)})[:12]
 
 
 def run_fit(options: FitOptions, out: str | Path, run_table=None, ratios=None, metrics=None, prior=None,

@@ -64,6 +64,12 @@ def sha256_file(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def json_digest(obj) -> str:
+    """Hex sha256 of `obj`'s JSON with sorted keys (values JSON cannot hold written as str): the key
+    of a cached answer (a fit folder, a remembered recommendation)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+
+
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 

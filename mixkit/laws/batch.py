@@ -28,6 +28,8 @@ from .lm import huber, levenberg_marquardt
 
 # Exponent grid of the profile: fine where losses' exponents live, coarse up to the bound.
 _PROFILE = np.unique(np.concatenate([np.linspace(0.0, 1.0, 51), np.linspace(1.0, 3.0, 41), [4.0, 5.0, 6.5, 8.0, 10.0]]))
+# Floors of E and A as fractions of a curve's smallest loss: both are fitted in log space.
+_E_FLOOR, _A_FLOOR = 1e-6, 1e-12
 
 
 @dataclass(frozen=True)
@@ -79,8 +81,8 @@ def _start_point(start: np.ndarray, y, mask) -> np.ndarray:
     A underflowed to 0 (a flat curve) would otherwise start at log 0 = -inf, and the steps from there
     are not finite."""
     ymin = np.min(np.where(mask, y, np.inf), axis=1)
-    E = np.clip(start[:, 0], 1e-6 * ymin, None)
-    A = np.maximum(start[:, 1], 1e-12 * ymin)
+    E = np.clip(start[:, 0], _E_FLOOR * ymin, None)
+    A = np.maximum(start[:, 1], _A_FLOOR * ymin)
     return np.column_stack([np.log(E), np.log(A), start[:, 2]])
 
 
@@ -119,8 +121,8 @@ def _profile_start(logx, y, logy, mask, delta, lo, hi) -> np.ndarray:
         u = np.where(mask, np.exp(-a * logx), 0.0)
         E, A = _weighted_line(u, np.where(mask, y, 0.0), w)
         # Keep the floor positive and below the smallest loss; a negative slope is a flat curve.
-        E = np.clip(E, 1e-6 * ymin, ymin * (1 - 1e-6))
-        A = np.maximum(A, 1e-12 * ymin)
+        E = np.clip(E, _E_FLOOR * ymin, ymin * (1 - 1e-6))
+        A = np.maximum(A, _A_FLOOR * ymin)
         z = np.column_stack([np.log(E), np.log(A), np.full(m, a)])
         f, _ = _objective(z, logx, logy, mask, delta)
         better = f < best_f

@@ -16,7 +16,6 @@ bake-off trains nothing. Delete that folder to refit (after changing a method's 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -27,7 +26,7 @@ import pandas as pd
 from mixkit import runs
 from mixkit.mixture import Mixture, dirichlet, natural, uniform
 from mixkit.proxy import ProxyConfig, param_counts
-from mixkit.paths import write_json
+from mixkit.paths import json_digest, write_json
 from mixkit.runs.store import as_store
 from mixkit.table import select_runs, validate_table
 from mixkit.tokens import as_token_data
@@ -140,8 +139,7 @@ def bake_off(config: ProxyConfig, val_config: ProxyConfig, data, store, doms: Se
 def remembered(store, method: str, key: Mapping, compute) -> methods.Recommendation:
     """`compute()`'s recommendation for `method`, or the one an earlier call with the same `key` saved
     in the store's `.recommendations/` (see the module docstring for why)."""
-    digest = hashlib.sha256(json.dumps({"method": method, **key}, sort_keys=True, default=str).encode()).hexdigest()
-    path = as_store(store).root / ".recommendations" / f"{digest[:16]}.json"
+    path = as_store(store).root / ".recommendations" / f"{json_digest({'method': method, **key})[:16]}.json"
     if path.is_file():
         saved = json.loads(path.read_text())
         return methods.Recommendation(saved["method"], Mixture(saved["weights"], name=saved["method"]),
