@@ -138,6 +138,9 @@ def test_bad_arguments_fail_before_training(token_data, tmp_path):
         validate({"uniform": {"code": 1.0}}, cfg, token_data, store, progress=False)
     with pytest.raises(ValueError, match="seeds"):
         validate({"a": {"code": 1.0}}, cfg, token_data, store, seeds=0, progress=False)
+    # natural() and uniform() return a list of one Mixture: named as such, not as a bad phase schedule
+    with pytest.raises(ValueError, match=r"candidate 'u' is a list of 1 Mixture.*\[0\]"):
+        validate({"u": uniform(token_data.domains)}, cfg, token_data, store, progress=False)
     assert not store.exists()
 
 

@@ -204,6 +204,10 @@ def _named(mixtures, data, what: str) -> dict[str, object]:
     for name, mix in items:
         if name in out:
             raise ValueError(f"{what}: two mixtures are named {name!r}; name them apart")
+        if isinstance(mix, (list, tuple)) and mix and all(isinstance(m, Mixture) for m in mix):
+            # natural(...) and uniform(...) return designs (lists); a phase schedule is (end, Mixture) pairs
+            raise ValueError(f"{what[:-1]} {name!r} is a list of {len(mix)} Mixture(s), not a mixture: "
+                             f"designs such as natural(...) and uniform(...) return lists; take one, e.g. [0]")
         out[str(name)] = Mixture(mix, domains=data.domains, name=str(name)) if isinstance(mix, dict) else mix
     return out
 
