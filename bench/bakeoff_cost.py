@@ -46,12 +46,12 @@ def run_counts(p: dict) -> list[tuple[str, dict, int]]:
     design = dict(preset=p["proxy"], d_model=p["d_model"], steps=p["steps"], eval_every=p["eval_every"],
                   eval_tokens=p["eval_tokens"])
     widths = [int(d) for d in str(p["nested_d_models"]).split(",") if d.strip()]
-    nested_runs = p.get("nested_mixtures", 0) or p["n_runs"]
     n_candidates = 5 + (2 if p["online"] else 0)  # mixing law, nested, RegMix, BiMix, entropy (+ DoReMi, ODM)
     val = dict(preset=p["val_proxy"], d_model=p["val_d_model"], steps=p["val_steps"],
                eval_every=max(1, p["val_steps"] // 8), eval_tokens=p["eval_tokens"])
     rows = [("design", design, p["n_runs"])]
-    rows += [(f"nested d{w}", {**design, "d_model": w}, nested_runs) for w in widths]
+    # the nested pipeline trains every design mixture at each smaller width
+    rows += [(f"nested d{w}", {**design, "d_model": w}, p["n_runs"]) for w in widths]
     if p["online"]:
         rows.append(("DoReMi (reference + DRO)", design, 2))
     rows.append((f"validation ({n_candidates} + 2 baselines) x {p['seeds']} seeds", val,
