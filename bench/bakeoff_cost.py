@@ -32,13 +32,12 @@ def bakeoff_params(preset: str) -> dict:
 
     import nbformat
 
-    from mixkit.report import NOTEBOOK_DIR, load_preset
+    from mixkit.report import NOTEBOOK_DIR, load_preset, notebook_parameters
 
     nb = nbformat.read(str(NOTEBOOK_DIR / "00_bakeoff.ipynb"), as_version=4)
     cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
     defaults = {n.target.id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body}
-    values = load_preset(preset)
-    return {**defaults, **(values.get("common") or {}), **(values.get("00_bakeoff") or {})}
+    return {**defaults, **notebook_parameters(load_preset(preset), "00_bakeoff", REPO / "reports", REPO / "data")}
 
 
 def run_counts(p: dict) -> list[tuple[str, dict, int]]:
