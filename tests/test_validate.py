@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mixkit.mixture import Mixture, uniform
+from mixkit.mixture import Mixture, Phased, uniform
 from mixkit.proxy import ProxyConfig
 from mixkit.validate import (BETTER, TIE, WORSE, paired_interval, plot_gains, plot_steps_equivalent, proxy_compute,
                              seeds_to_resolve, steps_to_reach, validate, verdict)
@@ -141,6 +141,12 @@ def test_bad_arguments_fail_before_training(token_data, tmp_path):
     # natural() and uniform() return a list of one Mixture: named as such, not as a bad phase schedule
     with pytest.raises(ValueError, match=r"candidate 'u' is a list of 1 Mixture.*\[0\]"):
         validate({"u": uniform(token_data.domains)}, cfg, token_data, store, progress=False)
+    # any mixture a run would refuse is refused here, named: an unknown domain, a schedule past the run
+    with pytest.raises(ValueError, match=r"candidate 'web heavy'.*nope"):
+        validate({"a": {"code": 1.0}, "web heavy": Mixture({"nope": 1.0})}, cfg, token_data, store, progress=False)
+    with pytest.raises(ValueError, match=r"baseline 'late'"):
+        validate({"a": {"code": 1.0}}, cfg, token_data, store, progress=False,
+                 baselines={"late": Phased([(1e-3, {"code": 1.0}), (1.0, {"books": 1.0})], domains=token_data.domains)})
     assert not store.exists()
 
 

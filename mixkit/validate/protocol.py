@@ -19,7 +19,7 @@ import pandas as pd
 
 from mixkit import runs
 from mixkit.mixture import Mixture, natural, uniform
-from mixkit.proxy import ProxyConfig
+from mixkit.proxy import ProxyConfig, resolve_mixing
 from mixkit.runs.store import as_store
 from mixkit.table import target_loss
 from mixkit.tokens import as_token_data
@@ -157,9 +157,9 @@ def validate(candidates, config: ProxyConfig, data, store, *, baselines=DEFAULT_
     """
     data = as_token_data(data)
     seed_list = _seed_list(seeds)
-    cands = _named(candidates, data, "candidates")
+    cands = _named(candidates, data, "candidates", config.steps)
     doms = _domains(domains, cands, data)
-    bases = _baselines(baselines, doms, data)
+    bases = _baselines(baselines, doms, data, config.steps)
     clash = sorted(set(cands) & set(bases))
     if clash:
         raise ValueError(f"candidate name(s) {clash} are also baseline names; rename them")
@@ -189,8 +189,9 @@ def _seed_list(seeds) -> list[int]:
     return out
 
 
-def _named(mixtures, data, what: str) -> dict[str, object]:
-    """{name: mixture}; dicts of weights become Mixtures over the corpus domains."""
+def _named(mixtures, data, what: str, steps: int) -> dict[str, object]:
+    """{name: mixture}; dicts of weights become Mixtures over the corpus domains. Each is checked as a
+    run of `steps` steps would check it (unknown domains, schedules, policies), its name in the error."""
     if isinstance(mixtures, Mapping) and all(isinstance(v, (int, float)) for v in mixtures.values()):
         raise ValueError(f"{what} must map names to mixtures, got one mixture's weights {dict(mixtures)}; "
                          f"wrap it: {{'name': weights}}")
@@ -208,7 +209,12 @@ def _named(mixtures, data, what: str) -> dict[str, object]:
             # natural(...) and uniform(...) return designs (lists); a phase schedule is (end, Mixture) pairs
             raise ValueError(f"{what[:-1]} {name!r} is a list of {len(mix)} Mixture(s), not a mixture: "
                              f"designs such as natural(...) and uniform(...) return lists; take one, e.g. [0]")
-        out[str(name)] = Mixture(mix, domains=data.domains, name=str(name)) if isinstance(mix, dict) else mix
+        mix = Mixture(mix, domains=data.domains, name=str(name)) if isinstance(mix, dict) else mix
+        try:
+            resolve_mixing(mix, data.domains, steps)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"{what[:-1]} {name!r}: {exc}") from exc
+        out[str(name)] = mix
     return out
 
 
@@ -226,11 +232,11 @@ def _domains(domains, cands: dict, data) -> list[str]:
     return [d for d in data.domains if d in used]
 
 
-def _baselines(baselines, doms: list[str], data) -> dict[str, object]:
+def _baselines(baselines, doms: list[str], data, steps: int) -> dict[str, object]:
     if isinstance(baselines, str):
         baselines = [baselines]
     if isinstance(baselines, Mapping):
-        return _named(baselines, data, "baselines")
+        return _named(baselines, data, "baselines", steps)
     out = {}
     for b in baselines:
         if b == "uniform":
