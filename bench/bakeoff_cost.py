@@ -28,15 +28,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def bakeoff_params(preset: str) -> dict:
     """The notebook's parameter defaults with the preset's overrides (as `mixkit report` runs it)."""
-    import ast
+    from mixkit.report import load_preset, notebook_defaults, notebook_parameters
 
-    import nbformat
-
-    from mixkit.report import NOTEBOOK_DIR, load_preset, notebook_parameters
-
-    nb = nbformat.read(str(NOTEBOOK_DIR / "00_bakeoff.ipynb"), as_version=4)
-    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
-    defaults = {n.target.id: ast.literal_eval(n.value) for n in ast.parse(cell.source).body}
+    defaults = notebook_defaults("00_bakeoff")
     return {**defaults, **notebook_parameters(load_preset(preset), "00_bakeoff", REPO / "reports", REPO / "data")}
 
 

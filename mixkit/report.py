@@ -66,6 +66,28 @@ def load_preset(preset: str, preset_dir: Path = PRESET_DIR) -> dict[str, dict[st
     return raw
 
 
+def notebook_defaults(stem: str, notebook_dir: Path = NOTEBOOK_DIR) -> dict[str, Any]:
+    """The literal defaults of a notebook's cell tagged `parameters` (`name: type = value  # help`
+    lines), read without running it: what the notebook does before a preset overrides it."""
+    import ast
+
+    import nbformat
+
+    path = notebook_dir / f"{stem}.ipynb"
+    if not path.is_file():
+        raise ValueError(f"no notebook {path}; notebooks: {[p.stem for p in notebooks(notebook_dir)]}")
+    cells = [c for c in nbformat.read(str(path), as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    if len(cells) != 1:
+        raise ValueError(f"{path}: expected one cell tagged 'parameters', found {len(cells)}")
+    values = {}
+    for node in ast.parse(cells[0].source).body:
+        if not isinstance(node, ast.AnnAssign):
+            raise ValueError(f"{path}: the parameters cell must hold only `name: type = value` lines "
+                             f"(line {node.lineno} does not)")
+        values[node.target.id] = ast.literal_eval(node.value)
+    return values
+
+
 def notebook_parameters(preset: dict, stem: str, out_dir: Path, data_dir: Path) -> dict[str, Any]:
     params = dict(preset.get("common") or {})
     params.update(preset.get(stem) or {})

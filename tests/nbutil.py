@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import math
 from pathlib import Path
 
 import nbformat
+
+from mixkit.report import notebook_defaults
 
 REPO = Path(__file__).resolve().parents[1]
 NOTEBOOKS = REPO / "notebooks"
@@ -21,14 +22,8 @@ def notebook_path(stem: str) -> Path:
 
 def default_parameters(stem: str) -> dict:
     """The literal defaults of the tagged `parameters` cell (`name: type = value  # help`)."""
-    nb = nbformat.read(str(notebook_path(stem)), as_version=4)
-    cells = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
-    assert len(cells) == 1, f"{stem}: expected one cell tagged 'parameters', found {len(cells)}"
-    values = {}
-    for node in ast.parse(cells[0].source).body:
-        assert isinstance(node, ast.AnnAssign), f"{stem}: parameters cell must hold only `name: type = value` lines"
-        values[node.target.id] = ast.literal_eval(node.value)
-    return values
+    assert notebook_path(stem)
+    return notebook_defaults(stem, NOTEBOOKS)
 
 
 def run_default(stem: str, tmp_path: Path, parameters: dict | None = None) -> dict:

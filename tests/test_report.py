@@ -41,6 +41,20 @@ def test_run_notebook_writes_html_and_metrics(tmp_path):
     assert 'href="out/01_ok.html"' in text and "42" in text
 
 
+def test_notebook_defaults_read_the_parameters_cell_and_name_a_bad_one(tmp_path):
+    _notebook(tmp_path / "01_ok.ipynb", "print(value)")
+    assert report.notebook_defaults("01_ok", tmp_path) == {"out_dir": ".", "value": 1.0}
+    bad = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("value: float = 1.0\nprint(value)")
+    cell.metadata["tags"] = ["parameters"]
+    bad.cells = [cell]
+    nbformat.write(bad, str(tmp_path / "02_bad.ipynb"))
+    with pytest.raises(ValueError, match=r"02_bad.ipynb.*line 2"):
+        report.notebook_defaults("02_bad", tmp_path)
+    with pytest.raises(ValueError, match=r"no notebook .*03_none.ipynb"):
+        report.notebook_defaults("03_none", tmp_path)
+
+
 def test_failing_notebook_names_its_cell(tmp_path):
     nb = _notebook(tmp_path / "02_bad.ipynb", "raise RuntimeError('boom in the analysis')")
     out = tmp_path / "out"
