@@ -19,7 +19,7 @@ import time
 import torch
 
 from mixkit import tokens
-from mixkit.mixture import Mixture
+from mixkit.mixture import uniform
 from mixkit.paths import data_dir
 from mixkit.proxy import ProxyConfig, train_proxy
 from mixkit.proxy.identity import config_hash
@@ -33,8 +33,7 @@ def main(argv=None) -> None:
     if not torch.cuda.is_available():
         raise SystemExit("bench/cuda_path.py needs a CUDA GPU (torch.cuda.is_available() is False)")
     data = tokens.load(args.tokens or data_dir() / "tokens" / "builtin-v4096")
-    doms = list(data.domains)
-    u = Mixture({d: 1 / len(doms) for d in doms})
+    u = uniform(data.domains)[0]
     cfg = ProxyConfig.preset("tiny", d_model=96, steps=1400, eval_every=175, eval_tokens=32768)
     print("torch", torch.__version__, torch.cuda.get_device_name(0), "config hash", config_hash(cfg))
     for s in (0, 1):

@@ -22,7 +22,6 @@ def notebook_path(stem: str) -> Path:
 
 def default_parameters(stem: str) -> dict:
     """The literal defaults of the tagged `parameters` cell (`name: type = value  # help`)."""
-    assert notebook_path(stem)
     return notebook_defaults(stem, NOTEBOOKS)
 
 

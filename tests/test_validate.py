@@ -144,6 +144,8 @@ def test_bad_arguments_fail_before_training(token_data, tmp_path):
     # any mixture a run would refuse is refused here, named: an unknown domain, a schedule past the run
     with pytest.raises(ValueError, match=r"candidate 'web heavy'.*nope"):
         validate({"a": {"code": 1.0}, "web heavy": Mixture({"nope": 1.0})}, cfg, token_data, store, progress=False)
+    with pytest.raises(ValueError, match=r"candidate 'typo'.*nope"):
+        validate({"a": {"code": 1.0}, "typo": {"nope": 1.0}}, cfg, token_data, store, progress=False)
     with pytest.raises(ValueError, match=r"baseline 'late'"):
         validate({"a": {"code": 1.0}}, cfg, token_data, store, progress=False,
                  baselines={"late": Phased([(1e-3, {"code": 1.0}), (1.0, {"books": 1.0})], domains=token_data.domains)})

@@ -209,8 +209,8 @@ def _named(mixtures, data, what: str, steps: int) -> dict[str, object]:
             # natural(...) and uniform(...) return designs (lists); a phase schedule is (end, Mixture) pairs
             raise ValueError(f"{what[:-1]} {name!r} is a list of {len(mix)} Mixture(s), not a mixture: "
                              f"designs such as natural(...) and uniform(...) return lists; take one, e.g. [0]")
-        mix = Mixture(mix, domains=data.domains, name=str(name)) if isinstance(mix, dict) else mix
         try:
+            mix = Mixture(mix, domains=data.domains, name=str(name)) if isinstance(mix, dict) else mix
             resolve_mixing(mix, data.domains, steps)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"{what[:-1]} {name!r}: {exc}") from exc
